@@ -1,0 +1,52 @@
+# berth: `make run` and `make test` do all set-up on a fresh Debian 12 machine.
+PRESET ?= release
+BUILD_DIR := build/$(PRESET)
+CONFIG ?=
+
+.PHONY: all deps build run test unit-test integration-test asan-test lint format clean bench
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD_DIR)/build.ninja:
+	cmake --preset $(PRESET)
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build --preset $(PRESET)
+	@mkdir -p bin
+	@for b in berthd berth; do \
+	  if [ -x $(BUILD_DIR)/bin/$$b ]; then ln -sf ../$(BUILD_DIR)/bin/$$b bin/$$b; fi; done
+	@if [ -x $(BUILD_DIR)/bin/containerd-shim-berth-v2 ]; then \
+	  ln -sf ../$(BUILD_DIR)/bin/containerd-shim-berth-v2 bin/containerd-shim-berth-v2; fi
+
+# Starts berthd in the foreground with the default config (/etc/berth/config.toml if present).
+run: build
+	exec bin/berthd $(if $(CONFIG),--config $(CONFIG),)
+
+test: build
+	ctest --preset $(PRESET) --output-on-failure
+
+unit-test: build
+	ctest --preset $(PRESET) --output-on-failure -LE integration
+
+integration-test: build
+	ctest --preset $(PRESET) --output-on-failure -L integration
+
+# The whole suite under ASan+UBSan.
+asan-test: deps
+	$(MAKE) build PRESET=asan
+	ctest --preset asan --output-on-failure
+
+lint: deps $(BUILD_DIR)/build.ninja
+	scripts/lint.sh $(BUILD_DIR)
+
+format:
+	find src tests bench -name '*.cc' -o -name '*.h' | xargs clang-format -i
+
+bench: build
+	bench/run.sh
+
+clean:
+	rm -rf build bin

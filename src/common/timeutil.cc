@@ -1,0 +1,88 @@
+#include "common/timeutil.h"
+
+#include <ctime>
+
+#include <fmt/format.h>
+
+namespace berth {
+
+Timestamp Now() { return std::chrono::time_point_cast<std::chrono::nanoseconds>(Clock::now()); }
+
+int64_t UnixNanos(Timestamp t) { return t.time_since_epoch().count(); }
+
+Timestamp FromUnixNanos(int64_t nanos) { return Timestamp(std::chrono::nanoseconds(nanos)); }
+
+std::string FormatRfc3339Nano(Timestamp t) {
+  int64_t ns = UnixNanos(t);
+  int64_t secs = ns / 1'000'000'000;
+  int64_t frac = ns % 1'000'000'000;
+  if (frac < 0) {
+    frac += 1'000'000'000;
+    secs -= 1;
+  }
+  time_t tt = static_cast<time_t>(secs);
+  struct tm tm {};
+  gmtime_r(&tt, &tm);
+  std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", tm.tm_year + 1900,
+                                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  if (frac != 0) {
+    std::string f = fmt::format("{:09}", frac);
+    while (!f.empty() && f.back() == '0') {
+      f.pop_back();
+    }
+    out += '.';
+    out += f;
+  }
+  out += 'Z';
+  return out;
+}
+
+Result<Timestamp> ParseRfc3339(std::string_view text) {
+  auto bad = [&] { return InvalidArgument("invalid RFC 3339 time \"" + std::string(text) + "\""); };
+  struct tm tm {};
+  std::string s(text);
+  const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (end == nullptr) {
+    return bad();
+  }
+  int64_t frac_ns = 0;
+  if (*end == '.') {
+    ++end;
+    int digits = 0;
+    while (*end >= '0' && *end <= '9') {
+      if (digits < 9) {
+        frac_ns = frac_ns * 10 + (*end - '0');
+      }
+      ++digits;
+      ++end;
+    }
+    if (digits == 0) {
+      return bad();
+    }
+    for (int i = digits; i < 9; ++i) {
+      frac_ns *= 10;
+    }
+  }
+  int64_t offset = 0;
+  if (*end == 'Z' || *end == 'z') {
+    ++end;
+  } else if (*end == '+' || *end == '-') {
+    int sign = *end == '-' ? -1 : 1;
+    int hh = 0;
+    int mm = 0;
+    if (std::sscanf(end + 1, "%2d:%2d", &hh, &mm) != 2) {
+      return bad();
+    }
+    offset = sign * (hh * 3600 + mm * 60);
+    end += 6;
+  } else {
+    return bad();
+  }
+  if (*end != '\0') {
+    return bad();
+  }
+  int64_t secs = static_cast<int64_t>(timegm(&tm)) - offset;
+  return FromUnixNanos(secs * 1'000'000'000 + frac_ns);
+}
+
+}  // namespace berth

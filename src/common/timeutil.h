@@ -1,0 +1,24 @@
+#pragma once
+// Wall-clock timestamps as containerd stores and prints them (UTC, nanoseconds).
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/errdefs.h"
+
+namespace berth {
+
+using Clock = std::chrono::system_clock;
+using Timestamp = std::chrono::time_point<Clock, std::chrono::nanoseconds>;
+
+Timestamp Now();
+// "2006-01-02T15:04:05.999999999Z" (Go's RFC3339Nano: trailing zeros of the fraction dropped).
+std::string FormatRfc3339Nano(Timestamp t);
+// Accepts RFC 3339 with optional fraction and a Z or +hh:mm offset.
+Result<Timestamp> ParseRfc3339(std::string_view text);
+
+int64_t UnixNanos(Timestamp t);
+Timestamp FromUnixNanos(int64_t nanos);
+
+}  // namespace berth

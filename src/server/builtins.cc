@@ -1,0 +1,13 @@
+#include "server/builtins.h"
+
+#include "metadata/plugin.h"
+#include "services/plugins.h"
+
+namespace berth::server {
+
+void RegisterBuiltins(plugin::Registry& registry) {
+  metadata::RegisterPlugins(registry);
+  services::RegisterAll(registry);
+}
+
+}  // namespace berth::server

@@ -1,0 +1,127 @@
+// berthd: the daemon. Flags as containerd's: --config/-c, --address/-a, --root, --state,
+// --log-level/-l; `berthd config default` prints the full default config.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "common/log.h"
+#include "common/version.h"  // generated
+#include "server/builtins.h"
+#include "server/config.h"
+#include "server/server.h"
+
+namespace {
+
+using berth::Result;
+using berth::server::Config;
+
+struct Flags {
+  std::string config_path = berth::server::kDefaultConfigPath;
+  bool config_set = false;
+  std::string address;
+  std::string root;
+  std::string state;
+  std::string log_level;
+};
+
+Result<Config> LoadConfig(const Flags& flags) {
+  Config config;
+  struct stat st {};
+  if (flags.config_set || ::stat(flags.config_path.c_str(), &st) == 0) {
+    // An explicit --config must exist; the default path is optional.
+    BERTH_ASSIGN_OR_RETURN(config, Config::Load(flags.config_path));
+  }
+  if (!flags.address.empty()) config.grpc.address = flags.address;
+  if (!flags.root.empty()) config.root = flags.root;
+  if (!flags.state.empty()) config.state = flags.state;
+  if (!flags.log_level.empty()) config.debug.level = flags.log_level;
+  return config;
+}
+
+int Fail(const berth::Error& error) {
+  std::fprintf(stderr, "berthd: %s\n", error.ToString().c_str());
+  return 1;
+}
+
+int Serve(const Flags& flags) {
+  auto config = LoadConfig(flags);
+  if (!config) return Fail(config.error());
+  auto level = berth::log::ParseLevel(config->debug.level);
+  if (!level) return Fail(level.error());
+  berth::log::SetLevel(*level);
+
+  // Signals are taken synchronously by this thread; every thread gRPC starts inherits the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  berth::log::L()
+      .With("version", berth::kVersion)
+      .With("revision", berth::kRevision)
+      .Info("starting berthd");
+  berth::plugin::Registry registry;
+  berth::server::RegisterBuiltins(registry);
+  auto server = berth::server::Server::Start(*config, registry);
+  if (!server) {
+    berth::log::L().WithError(server.error()).Error("berthd failed to start");
+    return Fail(server.error());
+  }
+  berth::log::L().Info("berthd successfully booted");
+  int sig = 0;
+  sigwait(&set, &sig);
+  berth::log::L()
+      .With("signal", sig == SIGTERM ? "terminated" : "interrupt")
+      .Info("received signal, shutting down");
+  (*server)->Shutdown();
+  server->reset();
+  berth::log::L().Info("berthd stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"berthd: a container runtime daemon speaking containerd's API"};
+  app.set_version_flag("-v,--version",
+                       std::string("berthd ") + berth::kVersion + " " + berth::kRevision);
+  Flags flags;
+  auto* config_opt =
+      app.add_option("-c,--config", flags.config_path, "path to the configuration file")
+          ->capture_default_str();
+  app.add_option("-a,--address", flags.address, "address for berthd's GRPC server");
+  app.add_option("--root", flags.root, "berthd root directory");
+  app.add_option("--state", flags.state, "berthd state directory");
+  app.add_option("-l,--log-level", flags.log_level,
+                 "set the logging level [trace, debug, info, warn, error, fatal, panic]");
+
+  auto* config_cmd = app.add_subcommand("config", "information on the berthd config");
+  auto* config_default =
+      config_cmd->add_subcommand("default", "see the output of the default config");
+  auto* config_dump = config_cmd->add_subcommand("dump", "see the output of the final main config");
+  config_cmd->require_subcommand(1);
+
+  CLI11_PARSE(app, argc, argv);
+  flags.config_set = config_opt->count() > 0;
+
+  if (config_default->parsed()) {
+    berth::plugin::Registry registry;
+    berth::server::RegisterBuiltins(registry);
+    std::cout << berth::server::DefaultConfigToml(registry);
+    return 0;
+  }
+  if (config_dump->parsed()) {
+    auto config = LoadConfig(flags);
+    if (!config) return Fail(config.error());
+    std::cout << config->ToToml();
+    return 0;
+  }
+  return Serve(flags);
+}

@@ -1,0 +1,136 @@
+#include "server/server.h"
+
+#include <grpcpp/health_check_service_interface.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "common/log.h"
+
+namespace berth::server {
+
+Status PrepareSocket(const std::string& path) {
+  if (path.empty()) {
+    return InvalidArgument("grpc address must not be empty");
+  }
+  if (path.size() >= sizeof(sockaddr_un::sun_path)) {
+    return InvalidArgument(fmt::format("grpc address {:?} is too long for a unix socket ({} max)",
+                                       path, sizeof(sockaddr_un::sun_path) - 1));
+  }
+  auto slash = path.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) {
+    BERTH_TRY(fs::MkdirAll(path.substr(0, slash), 0711));
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    return errno == ENOENT ? Ok() : ErrnoError(errno, "stat " + path);
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    return FailedPrecondition(fmt::format("grpc address {} exists and is not a socket", path));
+  }
+  fs::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.Valid()) {
+    return ErrnoError(errno, "socket");
+  }
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  if (::connect(fd.Get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    return FailedPrecondition(
+        fmt::format("grpc address {} is in use by another running server", path));
+  }
+  // Nobody listens: a socket left behind by a daemon that died.
+  log::L().With("address", path).Info("removing stale socket");
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoError(errno, "remove stale socket " + path);
+  }
+  return Ok();
+}
+
+Result<std::unique_ptr<Server>> Server::Start(const Config& config,
+                                              const plugin::Registry& registry) {
+  BERTH_TRY(fs::MkdirAll(config.root, 0711));
+  BERTH_TRY(fs::EnsureDir(config.root, 0711));
+  BERTH_TRY(fs::MkdirAll(config.state, 0711));
+  BERTH_TRY(fs::EnsureDir(config.state, 0711));
+  auto lock = fs::FileLock::TryAcquire(config.root + "/berthd.lock");
+  if (!lock) {
+    if (lock.error().Is(Errc::kUnavailable)) {
+      return FailedPrecondition(
+          fmt::format("root {} is in use by another berthd (lock {}/berthd.lock is held)",
+                      config.root, config.root));
+    }
+    return std::move(lock).error();
+  }
+  std::unique_ptr<Server> server(new Server(config, std::move(*lock)));
+
+  plugin::InitOptions opts{.root = config.root,
+                           .state = config.state,
+                           .grpc_address = config.grpc.address,
+                           .ttrpc_address = config.TtrpcAddress(),
+                           .plugin_config = config.plugins,
+                           .disabled = config.disabled_plugins,
+                           .required = config.required_plugins};
+  BERTH_ASSIGN_OR_RETURN(server->plugins_, registry.InitAll(opts));
+
+  BERTH_TRY(PrepareSocket(config.grpc.address));
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix:" + config.grpc.address, grpc::InsecureServerCredentials());
+  builder.SetMaxReceiveMessageSize(config.grpc.max_recv_message_size);
+  builder.SetMaxSendMessageSize(config.grpc.max_send_message_size);
+  for (const auto& [id, service] : server->plugins_->GetAll<grpc::Service>(plugin::kGrpc)) {
+    builder.RegisterService(service);
+  }
+  // The socket is created by BuildAndStart: tighten the umask around it so it is never wider
+  // than 0660, then set the exact mode and owner.
+  mode_t old_mask = ::umask(0117);
+  server->grpc_ = builder.BuildAndStart();
+  ::umask(old_mask);
+  if (!server->grpc_) {
+    return Unknown(fmt::format("serve grpc on {}: failed to listen", config.grpc.address));
+  }
+  if (::chmod(config.grpc.address.c_str(), 0660) != 0) {
+    return ErrnoError(errno, "chmod " + config.grpc.address);
+  }
+  if (::chown(config.grpc.address.c_str(), config.grpc.uid, config.grpc.gid) != 0) {
+    return ErrnoError(errno, "chown " + config.grpc.address);
+  }
+  log::L().With("address", config.grpc.address).Info("serving...");
+  return server;
+}
+
+void Server::Shutdown() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (grpc_) {
+    // Give in-flight calls a moment; streams (events) are cancelled.
+    grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    grpc_->Wait();
+    ::unlink(config_.grpc.address.c_str());
+  }
+}
+
+Server::~Server() { Shutdown(); }
+
+std::string DefaultConfigToml(const plugin::Registry& registry) {
+  Config c;
+  for (const auto& r : registry.All()) {
+    if (r->config_defaults.empty()) continue;
+    try {
+      c.plugins.emplace(r->Uri(), toml::parse(r->config_defaults));
+    } catch (const toml::parse_error& e) {
+      BERTH_CHECK(false,
+                  "bad default config of plugin " + r->Uri() + ": " + std::string(e.description()));
+    }
+  }
+  return c.ToToml();
+}
+
+}  // namespace berth::server

@@ -1,0 +1,45 @@
+#pragma once
+// berthd: owns the root lock, the plugin set and the gRPC server on the unix socket.
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/service_type.h>
+
+#include <memory>
+
+#include "common/fs.h"
+#include "plugin/plugin.h"
+#include "server/config.h"
+
+namespace berth::server {
+
+class Server {
+ public:
+  // Creates root/state, takes the root lock (Unavailable if another berthd holds it), initialises
+  // plugins and starts serving on the configured socket.
+  static Result<std::unique_ptr<Server>> Start(const Config& config,
+                                               const plugin::Registry& registry);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Stops accepting, finishes in-flight calls (bounded), removes the socket.
+  void Shutdown();
+  const plugin::Set& Plugins() const { return *plugins_; }
+
+ private:
+  Server(Config config, fs::FileLock lock) : config_(std::move(config)), lock_(std::move(lock)) {}
+
+  Config config_;
+  fs::FileLock lock_;
+  std::unique_ptr<plugin::Set> plugins_;
+  std::unique_ptr<grpc::Server> grpc_;
+  bool stopped_ = false;
+};
+
+// Prepares the unix socket path: parent dirs (0711), and a stale socket left by a dead daemon
+// removed. FailedPrecondition if a live server answers on it or the path is not a socket.
+Status PrepareSocket(const std::string& path);
+
+// The full default config, with every built-in plugin's default table.
+std::string DefaultConfigToml(const plugin::Registry& registry);
+
+}  // namespace berth::server

@@ -1,0 +1,34 @@
+#pragma once
+// The service edge: gRPC metadata -> Context, errdefs -> gRPC status. Only services/ sees gRPC.
+#include <grpcpp/grpcpp.h>
+
+#include <string>
+
+#include "common/context.h"
+#include "common/errdefs.h"
+
+namespace berth::services {
+
+inline constexpr const char* kNamespaceHeader = "containerd-namespace";
+inline constexpr const char* kLeaseHeader = "containerd-lease";
+
+grpc::Status ToGrpc(const Status& status);
+grpc::Status ToGrpc(const Error& error);
+
+// Reads the namespace (validated when present) and lease from the request metadata. A request
+// without a namespace gets an empty one: Require() it where containerd requires it.
+Result<Context> ContextFrom(const grpc::CallbackServerContext* rpc);
+// The context with a namespace required ("namespace is required": FailedPrecondition).
+Result<Context> NamespacedContextFrom(const grpc::CallbackServerContext* rpc);
+
+// Runs fn inline and finishes the call with its status. For handlers that do short LMDB reads or
+// writes; blocking work goes to the pool (added with the services that need it).
+template <class Fn>
+grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* rpc, Fn&& fn) {
+  auto* reactor = rpc->DefaultReactor();
+  Status status = fn();
+  reactor->Finish(ToGrpc(status));
+  return reactor;
+}
+
+}  // namespace berth::services

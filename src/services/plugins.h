@@ -1,0 +1,25 @@
+#pragma once
+// Registration of the gRPC services (type io.containerd.grpc.v1) and the local services they
+// wrap (io.containerd.service.v1). Instances of io.containerd.grpc.v1 are grpc::Service objects
+// that server/ adds to the gRPC server.
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/service_type.h>
+
+#include "plugin/plugin.h"
+#include "services/grpc_util.h"
+
+namespace berth::services {
+
+void RegisterVersion(plugin::Registry& registry);
+void RegisterNamespaces(plugin::Registry& registry);
+void RegisterIntrospection(plugin::Registry& registry);
+void RegisterHealth(plugin::Registry& registry);
+
+inline void RegisterAll(plugin::Registry& registry) {
+  RegisterNamespaces(registry);
+  RegisterIntrospection(registry);
+  RegisterVersion(registry);
+  RegisterHealth(registry);
+}
+
+}  // namespace berth::services

@@ -1,0 +1,191 @@
+// berthd lifecycle against the real ctr: version, plugins, restart, crash, lock, signals.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <regex>
+#include <set>
+
+#include "harness.h"
+
+namespace berth::testing {
+namespace {
+
+#define ASSERT_STARTED(d) ASSERT_TRUE((d)->Start()) << "berthd did not start:\n" << (d)->Log()
+
+std::string Uuid(const RunResult& r) {
+  std::smatch m;
+  static const std::regex kUuid("UUID: ([0-9a-f-]{36})");
+  return std::regex_search(r.out, m, kUuid) ? m[1].str() : "";
+}
+
+TEST(DaemonTest, CtrVersionShowsServer) {
+  auto d = Daemon::Create();
+  ASSERT_STARTED(d);
+  auto r = d->Ctr({"version"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Server:\n  Version:  v0."), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  Revision: "), std::string::npos) << r.out;
+  EXPECT_FALSE(Uuid(r).empty()) << r.out;
+  auto b = d->Berth({"version"});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_EQ(Uuid(b), Uuid(r));
+}
+
+TEST(DaemonTest, PluginsAreOk) {
+  auto d = Daemon::Create();
+  ASSERT_STARTED(d);
+  auto r = d->Ctr({"plugins", "ls"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("TYPE"), std::string::npos);
+  for (const char* id : {"bolt", "namespaces", "introspection", "version", "healthcheck"}) {
+    std::regex line(std::string("\\n\\S+\\s+") + id + "\\s+-\\s+ok\\s*\\n");
+    EXPECT_TRUE(std::regex_search(r.out, line)) << id << " not ok in:\n" << r.out;
+  }
+  EXPECT_EQ(r.out.find("error"), std::string::npos) << r.out;
+  // Our CLI prints the same table.
+  auto b = d->Berth({"plugins", "ls"});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_EQ(b.out, r.out);
+  // Filters.
+  auto f = d->Ctr({"plugins", "ls", "type==io.containerd.metadata.v1"});
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  EXPECT_NE(f.out.find("bolt"), std::string::npos);
+  EXPECT_EQ(f.out.find("version"), std::string::npos) << f.out;
+  auto bad = d->Ctr({"plugins", "ls", "type==/x"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("invalid argument"), std::string::npos) << bad.err;
+  auto detailed = d->Ctr({"plugins", "ls", "-d", "id==bolt"});
+  ASSERT_EQ(detailed.exit_code, 0) << detailed.err;
+  EXPECT_NE(detailed.out.find("meta.lmdb"), std::string::npos) << detailed.out;
+  // ctr prints exports in Go's random map order: compare the lines as sets.
+  auto lines = [](const std::string& text) {
+    std::multiset<std::string> out;
+    size_t start = 0;
+    for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+      out.insert(text.substr(start, nl - start));
+    }
+    return out;
+  };
+  EXPECT_EQ(lines(d->Berth({"plugins", "ls", "-d", "id==bolt"}).out), lines(detailed.out));
+}
+
+TEST(DaemonTest, UuidAndNamespacesSurviveRestart) {
+  auto d = Daemon::Create();
+  ASSERT_STARTED(d);
+  std::string uuid = Uuid(d->Ctr({"version"}));
+  ASSERT_EQ(d->Ctr({"namespaces", "create", "keep", "k=v"}).exit_code, 0);
+  EXPECT_EQ(d->Stop(), 0) << d->Log();
+  struct stat st {};
+  EXPECT_NE(::stat(d->Socket().c_str(), &st), 0) << "socket removed on clean shutdown";
+  ASSERT_STARTED(d);
+  EXPECT_EQ(Uuid(d->Ctr({"version"})), uuid);
+  auto ls = d->Ctr({"ns", "ls"});
+  EXPECT_NE(ls.out.find("keep k=v"), std::string::npos) << ls.out;
+}
+
+TEST(DaemonTest, Kill9ThenRestart) {
+  auto d = Daemon::Create();
+  ASSERT_STARTED(d);
+  ASSERT_EQ(d->Ctr({"namespaces", "create", "crashy"}).exit_code, 0);
+  d->Kill9();
+  struct stat st {};
+  ASSERT_EQ(::stat(d->Socket().c_str(), &st), 0) << "a crash leaves the socket behind";
+  ASSERT_STARTED(d);
+  auto ls = d->Ctr({"ns", "ls", "-q"});
+  EXPECT_NE(ls.out.find("crashy"), std::string::npos) << ls.out;
+  EXPECT_NE(d->Log().find("removing stale socket"), std::string::npos);
+}
+
+TEST(DaemonTest, SecondDaemonOnSameRootIsRefused) {
+  auto d = Daemon::Create();
+  ASSERT_STARTED(d);
+  // Same root, another socket.
+  auto r =
+      Exec({BinPath("berthd"), "--config", d->ConfigPath(), "--address", d->Dir() + "/other.sock"},
+           "", std::chrono::seconds(30));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("in use by another berthd"), std::string::npos) << r.err;
+  // Same socket, another root: the live socket is not stolen.
+  auto r2 = Exec({BinPath("berthd"), "--config", d->ConfigPath(), "--root", d->Dir() + "/root2",
+                  "--state", d->Dir() + "/state2"},
+                 "", std::chrono::seconds(30));
+  EXPECT_EQ(r2.exit_code, 1);
+  EXPECT_NE(r2.err.find("in use by another running server"), std::string::npos) << r2.err;
+  EXPECT_EQ(d->Ctr({"version"}).exit_code, 0) << "the first daemon keeps serving";
+}
+
+TEST(DaemonTest, SocketAndDirectoryModes) {
+  auto d = Daemon::Create();
+  ASSERT_STARTED(d);
+  struct stat st {};
+  ASSERT_EQ(::stat(d->Socket().c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  ASSERT_EQ(::stat(d->State().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0711u);
+  ASSERT_EQ(::stat(d->Root().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0711u);
+}
+
+TEST(DaemonTest, HealthServing) {
+  auto d = Daemon::Create();
+  ASSERT_STARTED(d);
+  auto channel = grpc::CreateChannel("unix:" + d->Socket(), grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Slice empty_slice("", 0);  // HealthCheckRequest{service: ""} is the empty message
+  grpc::ByteBuffer req(&empty_slice, 1);
+  grpc::ByteBuffer resp;
+  grpc::Status st;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", {}, &req, &resp, [&](grpc::Status s) {
+    std::lock_guard lock(mu);
+    st = std::move(s);
+    done = true;
+    cv.notify_one();
+  });
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return done; });
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(resp.Dump(&slices).ok());
+  std::string bytes;
+  for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2)) << "status: SERVING";
+}
+
+TEST(DaemonTest, ConfigDefaultAndBadConfig) {
+  auto r = Exec({BinPath("berthd"), "config", "default"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("root = '/var/lib/berth'"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[grpc]"), std::string::npos);
+  auto d = Daemon::Create({.extra_config = "[debug]\n  level = \"shouty\"\n"});
+  auto bad_level = Exec({BinPath("berthd"), "--config", d->ConfigPath()});
+  EXPECT_EQ(bad_level.exit_code, 1);
+  EXPECT_NE(bad_level.err.find("not a valid log level: \"shouty\""), std::string::npos)
+      << bad_level.err;
+  auto missing = Exec({BinPath("berthd"), "--config", "/nonexistent/berth.toml"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("/nonexistent/berth.toml"), std::string::npos) << missing.err;
+}
+
+TEST(DaemonTest, SigintShutsDownCleanly) {
+  auto d = Daemon::Create();
+  ASSERT_STARTED(d);
+  ::kill(d->Pid(), SIGINT);
+  // Stop() sends SIGTERM too, which is harmless once it is exiting; the status must be 0.
+  EXPECT_EQ(d->Stop(), 0);
+  EXPECT_NE(d->Log().find("berthd stopped"), std::string::npos) << d->Log();
+}
+
+}  // namespace
+}  // namespace berth::testing

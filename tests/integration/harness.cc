@@ -1,0 +1,263 @@
+#include "harness.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
+extern char** environ;
+
+namespace berth::testing {
+namespace {
+
+int DecodeStatus(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+// Waits for pid up to `timeout`; returns its decoded status or nullopt.
+std::optional<int> WaitFor(pid_t pid, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return DecodeStatus(status);
+    if (r < 0) return -1;
+    if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+}  // namespace
+
+std::string BinPath(const std::string& name) {
+  const char* dir = std::getenv("BERTH_BIN_DIR");
+  return std::string(dir != nullptr && *dir != '\0' ? dir : BERTH_BIN_DIR) + "/" + name;
+}
+
+std::string ReadText(const std::string& path) {
+  auto r = fs::ReadFile(path);
+  return r ? *r : std::string();
+}
+
+RunResult Exec(const std::vector<std::string>& argv, const std::string& input,
+               std::chrono::seconds timeout) {
+  RunResult res;
+  int in[2];
+  int out[2];
+  int err[2];
+  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
+    res.err = "pipe failed";
+    return res;
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(in[0]);
+  ::close(out[1]);
+  ::close(err[1]);
+  if (rc != 0) {
+    ::close(in[1]);
+    ::close(out[0]);
+    ::close(err[0]);
+    res.err = "spawn " + argv[0] + ": " + std::strerror(rc);
+    return res;
+  }
+  // Feed stdin, then close it.
+  size_t off = 0;
+  ::fcntl(in[1], F_SETFL, O_NONBLOCK);
+  bool in_open = true;
+  if (input.empty()) {
+    ::close(in[1]);
+    in_open = false;
+  }
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool out_open = true;
+  bool err_open = true;
+  while (out_open || err_open) {
+    struct pollfd fds[3];
+    int n = 0;
+    if (out_open) fds[n++] = {out[0], POLLIN, 0};
+    if (err_open) fds[n++] = {err[0], POLLIN, 0};
+    if (in_open) fds[n++] = {in[1], POLLOUT, 0};
+    int pr = ::poll(fds, n, 100);
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      res.err += "\n[harness: killed after timeout]";
+      break;
+    }
+    if (pr <= 0) continue;
+    for (int i = 0; i < n; ++i) {
+      if (fds[i].revents == 0) continue;
+      if (fds[i].fd == in[1]) {
+        ssize_t w = ::write(in[1], input.data() + off, input.size() - off);
+        if (w > 0) off += static_cast<size_t>(w);
+        if (w < 0 || off == input.size()) {
+          ::close(in[1]);
+          in_open = false;
+        }
+        continue;
+      }
+      char buf[8192];
+      ssize_t r = ::read(fds[i].fd, buf, sizeof buf);
+      if (r <= 0) {
+        if (fds[i].fd == out[0])
+          out_open = false;
+        else
+          err_open = false;
+        continue;
+      }
+      (fds[i].fd == out[0] ? res.out : res.err).append(buf, static_cast<size_t>(r));
+    }
+  }
+  if (in_open) ::close(in[1]);
+  ::close(out[0]);
+  ::close(err[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  res.exit_code = DecodeStatus(status);
+  return res;
+}
+
+std::unique_ptr<Daemon> Daemon::Create(Options options) {
+  auto dir = fs::TempDir::Create("berth-it-");
+  if (!dir) return nullptr;
+  std::unique_ptr<Daemon> d(new Daemon(std::move(*dir), std::move(options)));
+  std::string config = "version = 2\nroot = \"" + d->Root() + "\"\nstate = \"" + d->State() +
+                       "\"\n[grpc]\n  address = \"" + d->Socket() + "\"\n" +
+                       d->options_.extra_config;
+  if (!fs::WriteFileAtomic(d->ConfigPath(), config)) return nullptr;
+  return d;
+}
+
+Daemon::~Daemon() {
+  if (pid_ > 0) {
+    if (Stop() != 0) {
+      // Already reported by the test if it mattered.
+    }
+  }
+}
+
+bool Daemon::Start() {
+  std::string log = Dir() + "/berthd.log";
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, fd, 1);
+  posix_spawn_file_actions_adddup2(&fa, fd, 2);
+  std::string bin = BinPath("berthd");
+  std::vector<std::string> argv = {bin, "--config", ConfigPath(), "--log-level", "debug"};
+  argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  int rc = posix_spawn(&pid_, bin.c_str(), &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(fd);
+  if (rc != 0) {
+    pid_ = -1;
+    return false;
+  }
+  return WaitReady();
+}
+
+bool Daemon::WaitReady() {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;
+    }
+    if (::access(Socket().c_str(), F_OK) == 0) {
+      auto channel = grpc::CreateChannel("unix:" + Socket(), grpc::InsecureChannelCredentials());
+      grpc::GenericStub stub(channel);
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      grpc::Slice empty_slice("", 0);
+      grpc::ByteBuffer req(&empty_slice, 1);
+      grpc::ByteBuffer resp;
+      grpc::Status st;
+      std::mutex mu;
+      std::condition_variable cv;
+      bool done = false;
+      stub.UnaryCall(&ctx, "/containerd.services.version.v1.Version/Version", {}, &req, &resp,
+                     [&](grpc::Status s) {
+                       std::lock_guard lock(mu);
+                       st = std::move(s);
+                       done = true;
+                       cv.notify_one();
+                     });
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return done; });
+      if (st.ok()) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+int Daemon::Stop() {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  auto status = WaitFor(pid_, std::chrono::seconds(15));
+  if (!status) {
+    ::kill(pid_, SIGKILL);
+    WaitFor(pid_, std::chrono::seconds(15));
+    pid_ = -1;
+    return -1;
+  }
+  pid_ = -1;
+  return *status;
+}
+
+void Daemon::Kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  WaitFor(pid_, std::chrono::seconds(15));
+  pid_ = -1;
+}
+
+RunResult Daemon::Ctr(const std::vector<std::string>& args, const std::string& ns) const {
+  std::vector<std::string> argv = {"ctr", "-a", Socket()};
+  if (!ns.empty()) {
+    argv.push_back("-n");
+    argv.push_back(ns);
+  }
+  argv.insert(argv.end(), args.begin(), args.end());
+  return Exec(argv);
+}
+
+RunResult Daemon::Berth(const std::vector<std::string>& args, const std::string& ns) const {
+  std::vector<std::string> argv = {BinPath("berth"), "-a", Socket()};
+  if (!ns.empty()) {
+    argv.push_back("-n");
+    argv.push_back(ns);
+  }
+  argv.insert(argv.end(), args.begin(), args.end());
+  return Exec(argv);
+}
+
+}  // namespace berth::testing

@@ -1,0 +1,76 @@
+#pragma once
+// Integration harness: a berthd on a fresh temporary root/state/socket, and helpers to run the
+// real ctr and our berth against it. Everything is cleaned up by PID and path even when a test
+// fails: the daemon is killed (SIGTERM, then SIGKILL) and the temp root removed.
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/fs.h"
+
+namespace berth::testing {
+
+struct RunResult {
+  int exit_code = -1;  // 128+N when killed by signal N
+  std::string out;
+  std::string err;
+};
+
+// Runs argv[0] (PATH lookup) with optional stdin; kills it after `timeout`.
+RunResult Exec(const std::vector<std::string>& argv, const std::string& input = "",
+               std::chrono::seconds timeout = std::chrono::seconds(120));
+
+// Path of one of our binaries (bin dir of the build, or $BERTH_BIN_DIR).
+std::string BinPath(const std::string& name);
+
+// Text of a file, or "" if it cannot be read.
+std::string ReadText(const std::string& path);
+
+class Daemon {
+ public:
+  struct Options {
+    std::string extra_config;  // appended to the generated config.toml
+    std::vector<std::string> extra_args;
+  };
+  // A fresh temp dir holding root/, state/, config.toml and berthd.log; nothing started.
+  static std::unique_ptr<Daemon> Create(Options options);
+  static std::unique_ptr<Daemon> Create() { return Create(Options{}); }
+  ~Daemon();
+
+  // Starts berthd and waits until its socket answers a Version call. Returns false (with the
+  // log in `Log()`) if it exits or does not answer within 30 s.
+  bool Start();
+  // SIGTERM and wait; returns the exit status (or -1 if it had to be SIGKILLed).
+  int Stop();
+  // SIGKILL and reap, leaving socket and lock behind as a crash would.
+  void Kill9();
+  bool Running() const { return pid_ > 0; }
+  pid_t Pid() const { return pid_; }
+
+  const std::string& Dir() const { return dir_.Path(); }
+  std::string Root() const { return Dir() + "/root"; }
+  std::string State() const { return Dir() + "/state"; }
+  std::string Socket() const { return Dir() + "/state/berth.sock"; }
+  std::string ConfigPath() const { return Dir() + "/config.toml"; }
+  std::string Log() const { return ReadText(Dir() + "/berthd.log"); }
+
+  // `ctr -a SOCK [-n NS] args...` and `berth -a SOCK [-n NS] args...`.
+  RunResult Ctr(const std::vector<std::string>& args, const std::string& ns = "") const;
+  RunResult Berth(const std::vector<std::string>& args, const std::string& ns = "") const;
+
+ private:
+  explicit Daemon(fs::TempDir dir, Options options)
+      : dir_(std::move(dir)), options_(std::move(options)) {}
+  bool WaitReady();
+
+  fs::TempDir dir_;
+  Options options_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace berth::testing

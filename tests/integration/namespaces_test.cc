@@ -1,0 +1,100 @@
+// Namespaces through the real ctr and through berth, as against containerd.
+#include <gtest/gtest.h>
+
+#include "harness.h"
+
+namespace berth::testing {
+namespace {
+
+class NamespacesIT : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    d_ = Daemon::Create();
+    ASSERT_TRUE(d_->Start()) << d_->Log();
+  }
+  std::unique_ptr<Daemon> d_;
+};
+
+TEST_F(NamespacesIT, CreateListLabelRemove) {
+  auto c = d_->Ctr({"namespaces", "create", "ns1", "a=b"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  auto ls = d_->Ctr({"ns", "ls"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_EQ(ls.out, "NAME LABELS \nns1  a=b    \n");
+  ASSERT_EQ(d_->Ctr({"ns", "label", "ns1", "a=c"}).exit_code, 0);
+  EXPECT_EQ(d_->Ctr({"ns", "ls"}).out, "NAME LABELS \nns1  a=c    \n");
+  ASSERT_EQ(d_->Ctr({"ns", "label", "ns1", "a="}).exit_code, 0);
+  EXPECT_EQ(d_->Ctr({"ns", "ls"}).out, "NAME LABELS \nns1         \n");
+  auto rm = d_->Ctr({"ns", "rm", "ns1"});
+  ASSERT_EQ(rm.exit_code, 0) << rm.err;
+  EXPECT_EQ(rm.out, "ns1\n");
+  EXPECT_EQ(d_->Ctr({"ns", "ls", "-q"}).out, "");
+}
+
+TEST_F(NamespacesIT, DuplicateCreateFails) {
+  ASSERT_EQ(d_->Ctr({"ns", "create", "dup"}).exit_code, 0);
+  auto again = d_->Ctr({"ns", "create", "dup"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("namespace \"dup\": already exists"), std::string::npos) << again.err;
+}
+
+TEST_F(NamespacesIT, InvalidNameIsInvalidArgumentWithRule) {
+  auto r = d_->Ctr({"ns", "create", "Bad_-name"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("must match ^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("invalid argument"), std::string::npos) << r.err;
+  auto b = d_->Berth({"ns", "create", "Bad_-name"});
+  EXPECT_EQ(b.exit_code, 1);
+  EXPECT_NE(b.err.find("invalid argument"), std::string::npos) << b.err;
+}
+
+TEST_F(NamespacesIT, NamespaceHeaderIsValidatedOnEveryCall) {
+  auto r = d_->Ctr({"ns", "ls"}, "bad/ns");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("namespace validation"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("invalid argument"), std::string::npos) << r.err;
+  auto p = d_->Ctr({"plugins", "ls"}, "-bad");
+  EXPECT_EQ(p.exit_code, 1) << p.out;
+}
+
+TEST_F(NamespacesIT, RemoveUnknownIsQuietLikeCtr) {
+  // ctr prints the name and succeeds when the namespace does not exist.
+  auto r = d_->Ctr({"ns", "rm", "ghost"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  auto b = d_->Berth({"ns", "rm", "ghost"});
+  EXPECT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_EQ(b.out, r.out);
+}
+
+TEST_F(NamespacesIT, BerthCliMatchesCtr) {
+  ASSERT_EQ(d_->Berth({"namespaces", "create", "alpha", "x=1", "y=2"}).exit_code, 0);
+  ASSERT_EQ(d_->Berth({"ns", "c", "beta"}).exit_code, 0);
+  ASSERT_EQ(d_->Berth({"ns", "label", "beta", "z=3"}).exit_code, 0);
+  auto ctr = d_->Ctr({"ns", "ls"});
+  auto berth = d_->Berth({"ns", "ls"});
+  ASSERT_EQ(berth.exit_code, 0) << berth.err;
+  EXPECT_EQ(berth.out, ctr.out);
+  EXPECT_EQ(ctr.out, "NAME  LABELS  \nalpha x=1,y=2 \nbeta  z=3     \n");
+  EXPECT_EQ(d_->Berth({"ns", "ls", "-q"}).out, "alpha\nbeta\n");
+  auto rm = d_->Berth({"ns", "rm", "alpha", "beta"});
+  EXPECT_EQ(rm.out, "alpha\nbeta\n");
+}
+
+TEST_F(NamespacesIT, BerthHonoursEnvironment) {
+  setenv("CONTAINERD_ADDRESS", d_->Socket().c_str(), 1);
+  auto r = Exec({BinPath("berth"), "ns", "create", "fromenv"});
+  unsetenv("CONTAINERD_ADDRESS");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(d_->Ctr({"ns", "ls", "-q"}).out.find("fromenv"), std::string::npos);
+}
+
+TEST_F(NamespacesIT, UnreachableDaemonIsAClearError) {
+  auto r = Exec(
+      {BinPath("berth"), "-a", d_->Dir() + "/nope.sock", "--connect-timeout", "1s", "ns", "ls"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("nope.sock"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace berth::testing
