@@ -225,8 +225,7 @@ int MeasureRtt(const Options& o) {
   constexpr std::chrono::milliseconds kTimeout(10000);
   for (long i = 0; i < o.warmup; ++i) {
     if (grpc::Status st = CallVersion(stub, kTimeout, false); !st.ok()) {
-      std::fprintf(stderr, "bench_version_rtt: warm-up Version: %s\n",
-                   st.error_message().c_str());
+      std::fprintf(stderr, "bench_version_rtt: warm-up Version: %s\n", st.error_message().c_str());
       return 1;
     }
   }
@@ -245,9 +244,10 @@ int MeasureRtt(const Options& o) {
   double sum = 0;
   for (double v : us) sum += v;
   std::sort(us.begin(), us.end());
-  std::printf("count=%zu p50_us=%.1f p90_us=%.1f p99_us=%.1f min_us=%.1f max_us=%.1f mean_us=%.1f\n",
-              us.size(), Percentile(us, 50), Percentile(us, 90), Percentile(us, 99), us.front(),
-              us.back(), sum / static_cast<double>(us.size()));
+  std::printf(
+      "count=%zu p50_us=%.1f p90_us=%.1f p99_us=%.1f min_us=%.1f max_us=%.1f mean_us=%.1f\n",
+      us.size(), Percentile(us, 50), Percentile(us, 90), Percentile(us, 99), us.front(), us.back(),
+      sum / static_cast<double>(us.size()));
   return 0;
 }
 

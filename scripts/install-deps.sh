@@ -18,7 +18,7 @@ PACKAGES=(
   runc crun criu
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev containerd docker-registry busybox-static umoci
-  skopeo btrfs-progs tmux procps
+  skopeo btrfs-progs tmux procps jq curl openssl perl
 )
 
 missing=()

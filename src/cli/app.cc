@@ -4,42 +4,12 @@
 
 #include <fmt/format.h>
 
+#include "common/timeutil.h"
+
 namespace berth::cli {
 
 Result<std::chrono::nanoseconds> ParseDuration(std::string_view text) {
-  if (text == "0") return std::chrono::nanoseconds(0);
-  auto bad = [&] {
-    return InvalidArgument(fmt::format("invalid duration {:?} (use e.g. 10s, 1m30s, 500ms)", text));
-  };
-  if (text.empty()) return bad();
-  double total = 0;
-  size_t i = 0;
-  while (i < text.size()) {
-    size_t start = i;
-    while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
-    if (start == i) return bad();
-    double value = std::stod(std::string(text.substr(start, i - start)));
-    size_t ustart = i;
-    while (i < text.size() && !(text[i] >= '0' && text[i] <= '9') && text[i] != '.') ++i;
-    std::string_view unit = text.substr(ustart, i - ustart);
-    double scale;
-    if (unit == "ns")
-      scale = 1;
-    else if (unit == "us" || unit == "µs")
-      scale = 1e3;
-    else if (unit == "ms")
-      scale = 1e6;
-    else if (unit == "s")
-      scale = 1e9;
-    else if (unit == "m")
-      scale = 60e9;
-    else if (unit == "h")
-      scale = 3600e9;
-    else
-      return bad();
-    total += value * scale;
-  }
-  return std::chrono::nanoseconds(static_cast<int64_t>(total));
+  return ParseGoDuration(text);
 }
 
 Result<std::shared_ptr<grpc::Channel>> App::Channel() {
@@ -81,7 +51,7 @@ std::map<std::string, std::string> LabelArgs(const std::vector<std::string>& arg
     const auto& a = args[i];
     auto eq = a.find('=');
     if (eq == std::string::npos) {
-      labels[a] = "";
+      labels[a] = "true";  // as ctr's LabelArgs
     } else {
       labels[a.substr(0, eq)] = a.substr(eq + 1);
     }

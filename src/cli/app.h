@@ -54,5 +54,9 @@ void SetAction(CLI::App* cmd, Action action);
 void AddVersionCommand(CLI::App& root, App& app);
 void AddNamespacesCommand(CLI::App& root, App& app);
 void AddPluginsCommand(CLI::App& root, App& app);
+void AddContentCommand(CLI::App& root, App& app);
+void AddImagesCommand(CLI::App& root, App& app);
+void AddLeasesCommand(CLI::App& root, App& app);
+void AddEventsCommand(CLI::App& root, App& app);
 
 }  // namespace berth::cli

@@ -36,6 +36,10 @@ int main(int argc, char** argv) {
   berth::cli::AddVersionCommand(root, app);
   berth::cli::AddNamespacesCommand(root, app);
   berth::cli::AddPluginsCommand(root, app);
+  berth::cli::AddContentCommand(root, app);
+  berth::cli::AddImagesCommand(root, app);
+  berth::cli::AddLeasesCommand(root, app);
+  berth::cli::AddEventsCommand(root, app);
 
   try {
     root.parse(argc, argv);

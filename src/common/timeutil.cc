@@ -1,6 +1,7 @@
 #include "common/timeutil.h"
 
 #include <ctime>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -83,6 +84,42 @@ Result<Timestamp> ParseRfc3339(std::string_view text) {
   }
   int64_t secs = static_cast<int64_t>(timegm(&tm)) - offset;
   return FromUnixNanos(secs * 1'000'000'000 + frac_ns);
+}
+
+Result<std::chrono::nanoseconds> ParseGoDuration(std::string_view text) {
+  if (text == "0") return std::chrono::nanoseconds(0);
+  auto bad = [&] {
+    return InvalidArgument(fmt::format("invalid duration {:?} (use e.g. 10s, 1m30s, 500ms)", text));
+  };
+  if (text.empty()) return bad();
+  double total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t start = i;
+    while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
+    if (start == i) return bad();
+    double value = std::stod(std::string(text.substr(start, i - start)));
+    size_t ustart = i;
+    while (i < text.size() && !(text[i] >= '0' && text[i] <= '9') && text[i] != '.') ++i;
+    std::string_view unit = text.substr(ustart, i - ustart);
+    double scale;
+    if (unit == "ns")
+      scale = 1;
+    else if (unit == "us" || unit == "µs")
+      scale = 1e3;
+    else if (unit == "ms")
+      scale = 1e6;
+    else if (unit == "s")
+      scale = 1e9;
+    else if (unit == "m")
+      scale = 60e9;
+    else if (unit == "h")
+      scale = 3600e9;
+    else
+      return bad();
+    total += value * scale;
+  }
+  return std::chrono::nanoseconds(static_cast<int64_t>(total));
 }
 
 }  // namespace berth

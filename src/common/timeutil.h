@@ -18,6 +18,9 @@ std::string FormatRfc3339Nano(Timestamp t);
 // Accepts RFC 3339 with optional fraction and a Z or +hh:mm offset.
 Result<Timestamp> ParseRfc3339(std::string_view text);
 
+// Go duration text ("10s", "1m30s", "500ms", "0"); InvalidArgument otherwise.
+Result<std::chrono::nanoseconds> ParseGoDuration(std::string_view text);
+
 int64_t UnixNanos(Timestamp t);
 Timestamp FromUnixNanos(int64_t nanos);
 

@@ -5,11 +5,14 @@
 //
 // Errors, by class:
 //   NotFound          - no blob with that digest / no ingest with that ref
-//   AlreadyExists     - Commit of a digest that is already stored (the writer is aborted)
-//   FailedPrecondition- Commit whose size or digest differs from what was expected
+//   AlreadyExists     - Writer() whose expected digest is already stored; Commit of a digest
+//                       that is already stored (the ingest is removed)
+//   FailedPrecondition- Commit whose size or digest differs from what was expected (the ingest
+//                       stays and can be resumed); Update on a store that keeps no labels
 //   Unavailable       - Writer() on a ref another writer holds ("ref ... locked")
-//   InvalidArgument   - malformed digest or ref, negative offsets
-//   OutOfRange        - ReadAt past the end
+//   InvalidArgument   - malformed digest or empty ref, negative offsets, bad filters
+//   OutOfRange        - not raised here: the Read service maps offsets past the end (ReadAt
+//                       itself returns 0 at or past the end)
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -63,7 +66,9 @@ class Writer {
   virtual berth::Digest Digest() const = 0;
   // Verifies (size > 0: exact size; expected non-empty: exact digest), fsyncs and moves the
   // blob into place atomically; labels are recorded by stores that keep them. Always closes the
-  // writer. AlreadyExists if the blob is already stored (the ingest is removed).
+  // writer and releases the ref, success or not. FailedPrecondition on a size/digest mismatch
+  // (the ingest stays: a new Writer() resumes it). AlreadyExists if the blob is already stored
+  // (the ingest is removed).
   virtual berth::Status Commit(int64_t size, const berth::Digest& expected,
                                const Labels& labels) = 0;
   virtual Result<content::Status> Status() const = 0;
@@ -85,11 +90,14 @@ class Store {
 
   // --- Manager
   virtual Result<content::Info> Info(const Context& ctx, const Digest& dgst) = 0;
-  // Mutable fields: "labels", "labels.<key>"; no fieldpaths = all mutable fields.
+  // Mutable fields: "labels", "labels.<key>"; no fieldpaths = all mutable fields. Stores that
+  // keep no labels (LocalStore, as containerd's local store without a label store) return
+  // FailedPrecondition.
   virtual Result<content::Info> Update(const Context& ctx, const content::Info& info,
                                        const std::vector<std::string>& fieldpaths) = 0;
   // Calls fn for each blob matching the filters (containerd's filter language, fields
-  // `digest`, `size`, `labels.*`); an error from fn stops the walk and is returned.
+  // `digest`, `labels.*`; `size` parses but is never present, as containerd's AdaptInfo); an
+  // error from fn stops the walk and is returned.
   virtual berth::Status Walk(const Context& ctx,
                              const std::function<berth::Status(const content::Info&)>& fn,
                              const std::vector<std::string>& filters) = 0;
@@ -97,7 +105,7 @@ class Store {
 
   // --- Provider
   virtual Result<std::unique_ptr<content::ReaderAt>> ReaderAt(const Context& ctx,
-                                                             const Descriptor& desc) = 0;
+                                                              const Descriptor& desc) = 0;
 
   // --- IngestManager
   virtual Result<content::Status> Status(const Context& ctx, const std::string& ref) = 0;
@@ -107,9 +115,10 @@ class Store {
   virtual berth::Status Abort(const Context& ctx, const std::string& ref) = 0;
 
   // --- Ingester
-  // Opens (or resumes) the ingest `opts.ref` and locks it for this writer.
+  // Opens (or resumes) the ingest `opts.ref` and locks it for this writer. AlreadyExists if
+  // opts.desc.digest is already stored; Unavailable while another writer holds the ref.
   virtual Result<std::unique_ptr<content::Writer>> Writer(const Context& ctx,
-                                                         const WriterOptions& opts) = 0;
+                                                          const WriterOptions& opts) = 0;
 };
 
 }  // namespace berth::content

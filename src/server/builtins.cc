@@ -1,11 +1,13 @@
 #include "server/builtins.h"
 
+#include "content/plugin.h"
 #include "metadata/plugin.h"
 #include "services/plugins.h"
 
 namespace berth::server {
 
 void RegisterBuiltins(plugin::Registry& registry) {
+  content::RegisterPlugins(registry);
   metadata::RegisterPlugins(registry);
   services::RegisterAll(registry);
 }

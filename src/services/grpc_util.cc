@@ -45,4 +45,20 @@ Result<Context> NamespacedContextFrom(const grpc::CallbackServerContext* rpc) {
   return ctx;
 }
 
+void SetTimestamp(Timestamp t, google::protobuf::Timestamp* out) {
+  int64_t ns = UnixNanos(t);
+  int64_t secs = ns / 1'000'000'000;
+  int64_t frac = ns % 1'000'000'000;
+  if (frac < 0) {
+    frac += 1'000'000'000;
+    secs -= 1;
+  }
+  out->set_seconds(secs);
+  out->set_nanos(static_cast<int32_t>(frac));
+}
+
+Timestamp FromProto(const google::protobuf::Timestamp& ts) {
+  return FromUnixNanos(ts.seconds() * 1'000'000'000 + ts.nanos());
+}
+
 }  // namespace berth::services

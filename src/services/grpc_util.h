@@ -2,10 +2,14 @@
 // The service edge: gRPC metadata -> Context, errdefs -> gRPC status. Only services/ sees gRPC.
 #include <grpcpp/grpcpp.h>
 
+#include <google/protobuf/timestamp.pb.h>
+
+#include <map>
 #include <string>
 
 #include "common/context.h"
 #include "common/errdefs.h"
+#include "common/timeutil.h"
 
 namespace berth::services {
 
@@ -20,6 +24,14 @@ grpc::Status ToGrpc(const Error& error);
 Result<Context> ContextFrom(const grpc::CallbackServerContext* rpc);
 // The context with a namespace required ("namespace is required": FailedPrecondition).
 Result<Context> NamespacedContextFrom(const grpc::CallbackServerContext* rpc);
+
+void SetTimestamp(Timestamp t, google::protobuf::Timestamp* out);
+Timestamp FromProto(const google::protobuf::Timestamp& ts);
+
+template <class ProtoMap>
+std::map<std::string, std::string> ToMap(const ProtoMap& m) {
+  return {m.begin(), m.end()};
+}
 
 // Runs fn inline and finishes the call with its status. For handlers that do short LMDB reads or
 // writes; blocking work goes to the pool (added with the services that need it).

@@ -1,7 +1,9 @@
+#include <github.com/containerd/containerd/api/events/namespace.pb.h>
 #include <github.com/containerd/containerd/api/services/namespaces/v1/namespace.grpc.pb.h>
 
 #include <fmt/format.h>
 
+#include "events/exchange.h"
 #include "metadata/namespaces.h"
 #include "services/plugins.h"
 
@@ -16,7 +18,8 @@ Labels ToLabels(const google::protobuf::Map<std::string, std::string>& m) {
 
 class NamespacesService final : public api::Namespaces::CallbackService {
  public:
-  explicit NamespacesService(metadata::NamespaceStore& store) : store_(store) {}
+  NamespacesService(metadata::NamespaceStore& store, events::Publisher& publisher)
+      : store_(store), publisher_(publisher) {}
 
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* rpc,
                                 const api::GetNamespaceRequest* req,
@@ -51,11 +54,16 @@ class NamespacesService final : public api::Namespaces::CallbackService {
                                    const api::CreateNamespaceRequest* req,
                                    api::CreateNamespaceResponse* resp) override {
     return Unary(rpc, [&]() -> Status {
-      BERTH_TRY(ContextFrom(rpc));
+      BERTH_ASSIGN_OR_RETURN(Context ctx, ContextFrom(rpc));
       const auto& ns = req->namespace_();
       BERTH_TRY(store_.Create(ns.name(), ToLabels(ns.labels())));
       *resp->mutable_namespace_() = ns;
-      return Ok();
+      // In the request's namespace, which must be set: containerd fails the (already committed)
+      // request otherwise (services/namespaces/local.go).
+      containerd::events::NamespaceCreate ev;
+      ev.set_name(ns.name());
+      *ev.mutable_labels() = ns.labels();
+      return publisher_.Publish(ctx, "/namespaces/create", ev);
     });
   }
 
@@ -63,24 +71,14 @@ class NamespacesService final : public api::Namespaces::CallbackService {
                                    const api::UpdateNamespaceRequest* req,
                                    api::UpdateNamespaceResponse* /*resp*/) override {
     return Unary(rpc, [&]() -> Status {
-      BERTH_TRY(ContextFrom(rpc));
+      BERTH_ASSIGN_OR_RETURN(Context ctx, ContextFrom(rpc));
       const auto& ns = req->namespace_();
-      Labels given = ToLabels(ns.labels());
-      if (req->has_update_mask() && req->update_mask().paths_size() > 0) {
-        // Check every path before changing anything.
-        for (const auto& path : req->update_mask().paths()) {
-          if (path.rfind("labels.", 0) != 0) {
-            return InvalidArgument(fmt::format("cannot update {:?} field", path));
-          }
-        }
-        for (const auto& path : req->update_mask().paths()) {
-          std::string key = path.substr(std::string_view("labels.").size());
-          auto it = given.find(key);
-          BERTH_TRY(store_.SetLabel(ns.name(), key, it == given.end() ? "" : it->second));
-        }
-        return Ok();
-      }
-      return store_.SetLabels(ns.name(), given);
+      BERTH_TRY(UpdateLabels(*req));
+      // The labels as given in the request (with a mask: only the masked ones), as containerd.
+      containerd::events::NamespaceUpdate ev;
+      ev.set_name(ns.name());
+      *ev.mutable_labels() = ns.labels();
+      return publisher_.Publish(ctx, "/namespaces/update", ev);
     });
   }
 
@@ -88,13 +86,41 @@ class NamespacesService final : public api::Namespaces::CallbackService {
                                    const api::DeleteNamespaceRequest* req,
                                    google::protobuf::Empty* /*resp*/) override {
     return Unary(rpc, [&]() -> Status {
-      BERTH_TRY(ContextFrom(rpc));
-      return store_.Delete(req->name());
+      BERTH_ASSIGN_OR_RETURN(Context ctx, ContextFrom(rpc));
+      BERTH_TRY(store_.Delete(req->name()));
+      // containerd publishes the delete in the deleted namespace, not the caller's.
+      ctx.ns = req->name();
+      containerd::events::NamespaceDelete ev;
+      ev.set_name(req->name());
+      return publisher_.Publish(ctx, "/namespaces/delete", ev);
     });
   }
 
  private:
+  // The labels of the request: with an update mask only the masked keys (an unmasked label is
+  // ignored, a masked one not given is cleared), without one all of them, replaced.
+  Status UpdateLabels(const api::UpdateNamespaceRequest& req) {
+    const auto& ns = req.namespace_();
+    Labels given = ToLabels(ns.labels());
+    if (req.has_update_mask() && req.update_mask().paths_size() > 0) {
+      // Check every path before changing anything.
+      for (const auto& path : req.update_mask().paths()) {
+        if (path.rfind("labels.", 0) != 0) {
+          return InvalidArgument(fmt::format("cannot update {:?} field", path));
+        }
+      }
+      for (const auto& path : req.update_mask().paths()) {
+        std::string key = path.substr(std::string_view("labels.").size());
+        auto it = given.find(key);
+        BERTH_TRY(store_.SetLabel(ns.name(), key, it == given.end() ? "" : it->second));
+      }
+      return Ok();
+    }
+    return store_.SetLabels(ns.name(), given);
+  }
+
   metadata::NamespaceStore& store_;
+  events::Publisher& publisher_;
 };
 
 }  // namespace
@@ -102,7 +128,7 @@ class NamespacesService final : public api::Namespaces::CallbackService {
 void RegisterNamespaces(plugin::Registry& registry) {
   registry.Add({.type = plugin::kService,
                 .id = "namespaces-service",
-                .requires_types = {plugin::kMetadata},
+                .requires_types = {plugin::kEvent, plugin::kMetadata},  // as containerd's
                 .init = [](plugin::InitContext& ic) -> Result<plugin::Instance> {
                   BERTH_ASSIGN_OR_RETURN(auto* db, ic.GetSingle<metadata::Db>(plugin::kMetadata));
                   return plugin::Instance::Of<metadata::NamespaceStore>(
@@ -114,8 +140,10 @@ void RegisterNamespaces(plugin::Registry& registry) {
                 .init = [](plugin::InitContext& ic) -> Result<plugin::Instance> {
                   BERTH_ASSIGN_OR_RETURN(auto* store,
                                          ic.GetSingle<metadata::NamespaceStore>(plugin::kService));
+                  BERTH_ASSIGN_OR_RETURN(auto* exchange,
+                                         ic.GetSingle<events::Exchange>(plugin::kEvent));
                   return plugin::Instance::Of<grpc::Service>(
-                      std::make_shared<NamespacesService>(*store));
+                      std::make_shared<NamespacesService>(*store, *exchange));
                 }});
 }
 

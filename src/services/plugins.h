@@ -10,13 +10,21 @@
 
 namespace berth::services {
 
+void RegisterEvents(plugin::Registry& registry);
 void RegisterVersion(plugin::Registry& registry);
 void RegisterNamespaces(plugin::Registry& registry);
 void RegisterIntrospection(plugin::Registry& registry);
 void RegisterHealth(plugin::Registry& registry);
+void RegisterContent(plugin::Registry& registry);
+void RegisterImages(plugin::Registry& registry);
+void RegisterLeases(plugin::Registry& registry);
 
 inline void RegisterAll(plugin::Registry& registry) {
+  RegisterEvents(registry);
   RegisterNamespaces(registry);
+  RegisterContent(registry);
+  RegisterImages(registry);
+  RegisterLeases(registry);
   RegisterIntrospection(registry);
   RegisterVersion(registry);
   RegisterHealth(registry);

@@ -4,10 +4,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -139,6 +141,118 @@ RunResult Exec(const std::vector<std::string>& argv, const std::string& input,
   return res;
 }
 
+std::unique_ptr<Background> Background::Start(const std::vector<std::string>& argv,
+                                               const std::string& out_path) {
+  ::signal(SIGPIPE, SIG_IGN);  // a child that died must not kill the test through its pipe
+  int in[2];
+  if (::pipe2(in, O_CLOEXEC) != 0) return nullptr;
+  int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out < 0) return nullptr;
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(in[0], 0);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(in[0]);
+  ::close(out);
+  if (pid < 0) {
+    ::close(in[1]);
+    return nullptr;
+  }
+  return std::unique_ptr<Background>(new Background(pid, in[1]));
+}
+
+Background::~Background() {
+  CloseStdin();
+  Kill();
+}
+
+bool Background::Write(std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(stdin_fd_, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+void Background::CloseStdin() {
+  if (stdin_fd_ >= 0) {
+    ::close(stdin_fd_);
+    stdin_fd_ = -1;
+  }
+}
+
+int Background::Wait(std::chrono::seconds timeout) {
+  if (pid_ <= 0) return -1;
+  auto status = WaitFor(pid_, timeout);
+  if (!status) return -1;
+  pid_ = -1;
+  return *status;
+}
+
+void Background::Kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  WaitFor(pid_, std::chrono::seconds(15));
+  pid_ = -1;
+}
+
+std::string Fixtures() {
+  static const std::string dir = [] {
+    std::string out = std::string(BERTH_BUILD_DIR) + "/fixtures";
+    auto r = Exec({std::string(BERTH_SOURCE_DIR) + "/tests/fixtures/build-images.sh", out,
+                   "--big-mib", "16"},
+                  "", std::chrono::seconds(600));
+    if (r.exit_code != 0) {
+      std::fprintf(stderr, "building fixtures failed:\n%s\n%s\n", r.out.c_str(), r.err.c_str());
+      return std::string();
+    }
+    return out;
+  }();
+  return dir;
+}
+
+std::unique_ptr<Registry> Registry::Start() {
+  std::string fixtures = Fixtures();
+  if (fixtures.empty()) return nullptr;
+  auto dir = fs::TempDir::Create("berth-registry-");
+  if (!dir) return nullptr;
+  std::string script = std::string(BERTH_SOURCE_DIR) + "/tests/fixtures/registry.sh";
+  auto start = Exec({script, "start", dir->Path()}, "", std::chrono::seconds(60));
+  if (start.exit_code != 0) {
+    std::fprintf(stderr, "registry start failed: %s\n", start.err.c_str());
+    return nullptr;
+  }
+  std::string addr = start.out;
+  while (!addr.empty() && (addr.back() == '\n' || addr.back() == ' ')) addr.pop_back();
+  std::unique_ptr<Registry> reg(new Registry(std::move(*dir), addr));
+  auto push = Exec({script, "push", reg->dir_.Path(), fixtures + "/oci"}, "",
+                   std::chrono::seconds(300));
+  if (push.exit_code != 0) {
+    std::fprintf(stderr, "registry push failed: %s\n", push.err.c_str());
+    return nullptr;
+  }
+  return reg;
+}
+
+Registry::~Registry() {
+  Exec({std::string(BERTH_SOURCE_DIR) + "/tests/fixtures/registry.sh", "stop", dir_.Path()}, "",
+       std::chrono::seconds(60));
+}
+
 std::unique_ptr<Daemon> Daemon::Create(Options options) {
   auto dir = fs::TempDir::Create("berth-it-");
   if (!dir) return nullptr;
@@ -162,24 +276,30 @@ bool Daemon::Start() {
   std::string log = Dir() + "/berthd.log";
   int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return false;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, fd, 1);
-  posix_spawn_file_actions_adddup2(&fa, fd, 2);
+  int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   std::string bin = BinPath("berthd");
   std::vector<std::string> argv = {bin, "--config", ConfigPath(), "--log-level", "debug"};
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
-  int rc = posix_spawn(&pid_, bin.c_str(), &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(fd);
-  if (rc != 0) {
-    pid_ = -1;
-    return false;
+  pid_t parent = ::getpid();
+  // fork + exec (only async-signal-safe calls in the child) so the daemon gets a parent-death
+  // signal: if this test process dies without running destructors, its berthd dies with it.
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(devnull, 0);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execv(bin.c_str(), args.data());
+    ::_exit(127);
   }
+  ::close(fd);
+  ::close(devnull);
+  if (pid < 0) return false;
+  pid_ = pid;
   return WaitReady();
 }
 

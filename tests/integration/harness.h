@@ -31,6 +31,47 @@ std::string BinPath(const std::string& name);
 // Text of a file, or "" if it cannot be read.
 std::string ReadText(const std::string& path);
 
+// A child process running in the background with a stdin pipe; stdout and stderr go to files.
+// Killed (SIGKILL) and reaped when destroyed.
+class Background {
+ public:
+  static std::unique_ptr<Background> Start(const std::vector<std::string>& argv,
+                                           const std::string& out_path);
+  ~Background();
+  // Writes all of `data` to its stdin (blocking).
+  bool Write(std::string_view data);
+  void CloseStdin();
+  // Waits for exit; returns the status as Exec does, or -1 on timeout.
+  int Wait(std::chrono::seconds timeout);
+  void Kill();
+  pid_t Pid() const { return pid_; }
+
+ private:
+  Background(pid_t pid, int stdin_fd) : pid_(pid), stdin_fd_(stdin_fd) {}
+  pid_t pid_;
+  int stdin_fd_;
+};
+
+// Test images (tests/fixtures/build-images.sh), built once per build tree into
+// <build>/fixtures with a 16 MiB `big`; returns the directory holding oci/ and busybox-oci.tar.
+// Empty (and the test should fail) if the build fails.
+std::string Fixtures();
+
+// A docker-registry on 127.0.0.1 (random port) with every fixture image pushed as
+// ADDR/test/<tag>:latest. Stopped by PID and its storage removed when destroyed.
+class Registry {
+ public:
+  static std::unique_ptr<Registry> Start();
+  ~Registry();
+  const std::string& Addr() const { return addr_; }  // "127.0.0.1:PORT"
+  std::string Ref(const std::string& tag) const { return addr_ + "/test/" + tag + ":latest"; }
+
+ private:
+  Registry(fs::TempDir dir, std::string addr) : dir_(std::move(dir)), addr_(std::move(addr)) {}
+  fs::TempDir dir_;
+  std::string addr_;
+};
+
 class Daemon {
  public:
   struct Options {

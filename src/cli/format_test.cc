@@ -1,0 +1,309 @@
+#include "cli/format.h"
+
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include "common/digest.h"
+
+namespace berth::cli {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+TEST(FormatTest, HumanSizeIsGoUnits) {
+  EXPECT_EQ(HumanSize(0), "0B");
+  EXPECT_EQ(HumanSize(5), "5B");
+  EXPECT_EQ(HumanSize(999), "999B");
+  EXPECT_EQ(HumanSize(1000), "1kB");
+  EXPECT_EQ(HumanSize(1234), "1.234kB");
+  EXPECT_EQ(HumanSize(12345), "12.35kB");
+  EXPECT_EQ(HumanSize(2746000), "2.746MB");
+  EXPECT_EQ(HumanSize(999999), "1000kB");
+  EXPECT_EQ(HumanSize(1e9), "1GB");
+}
+
+TEST(FormatTest, ProgressBytesIsBinaryWithOneDecimal) {
+  EXPECT_EQ(ProgressBytes(0), "0.0 B");
+  EXPECT_EQ(ProgressBytes(512), "512.0 B");
+  EXPECT_EQ(ProgressBytes(1024), "1.0 KiB");
+  EXPECT_EQ(ProgressBytes(1536), "1.5 KiB");
+  EXPECT_EQ(ProgressBytes(1 << 20), "1.0 MiB");
+  EXPECT_EQ(ProgressBytes(int64_t{3} << 30), "3.0 GiB");
+}
+
+TEST(FormatTest, HumanDurationIsGoUnits) {
+  EXPECT_EQ(HumanDuration(milliseconds(300)), "Less than a second");
+  EXPECT_EQ(HumanDuration(-seconds(5)), "Less than a second");
+  EXPECT_EQ(HumanDuration(seconds(1)), "1 second");
+  EXPECT_EQ(HumanDuration(seconds(59)), "59 seconds");
+  EXPECT_EQ(HumanDuration(seconds(60)), "About a minute");
+  EXPECT_EQ(HumanDuration(seconds(119)), "About a minute");
+  EXPECT_EQ(HumanDuration(minutes(2)), "2 minutes");
+  EXPECT_EQ(HumanDuration(minutes(59)), "59 minutes");
+  EXPECT_EQ(HumanDuration(minutes(60)), "About an hour");
+  EXPECT_EQ(HumanDuration(minutes(89)), "About an hour");
+  EXPECT_EQ(HumanDuration(minutes(90)), "2 hours");
+  EXPECT_EQ(HumanDuration(hours(47)), "47 hours");
+  EXPECT_EQ(HumanDuration(hours(48)), "2 days");
+  EXPECT_EQ(HumanDuration(hours(24 * 14)), "2 weeks");
+  EXPECT_EQ(HumanDuration(hours(24 * 60)), "2 months");
+  EXPECT_EQ(HumanDuration(hours(24 * 365 * 2)), "2 years");
+}
+
+TEST(FormatTest, Rfc3339LocalUsesZForUtc) {
+  setenv("TZ", "UTC", 1);
+  tzset();
+  EXPECT_EQ(FormatRfc3339Local(0), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(FormatRfc3339Local(1700000000), "2023-11-14T22:13:20Z");
+}
+
+TEST(FormatTest, CtrLabelArgsDefaultToTrue) {
+  auto l = CtrLabelArgs({"obj", "a=b", "c=", "d", "e=f=g"}, 1);
+  EXPECT_EQ(
+      l, (std::map<std::string, std::string>{{"a", "b"}, {"c", ""}, {"d", "true"}, {"e", "f=g"}}));
+  EXPECT_EQ(JoinLabels(l), "a=b,c=,d=true,e=f=g");
+  EXPECT_EQ(JoinLabels({}, "-"), "-");
+}
+
+TEST(FormatTest, ValidateDigestHasGoDigestMessages) {
+  std::string hex(64, 'a');
+  EXPECT_TRUE(ValidateDigest("sha256:" + hex));
+  auto msg = [](std::string_view d) { return ValidateDigest(d).error().ToString(); };
+  EXPECT_EQ(msg(""), "invalid checksum digest format");
+  EXPECT_EQ(msg("foo"), "invalid checksum digest format");
+  EXPECT_EQ(msg("sha256:"), "invalid checksum digest format");
+  EXPECT_EQ(msg("sha256:abc"), "invalid checksum digest length");
+  EXPECT_EQ(msg("sha256:" + std::string(64, 'A')), "invalid checksum digest format");
+  EXPECT_EQ(msg("md5:abc"), "unsupported digest algorithm");
+  EXPECT_EQ(msg("MD5:abc"), "invalid checksum digest format");
+  EXPECT_TRUE(ValidateDigest("sha512:" + std::string(128, '0')));
+}
+
+TEST(FormatTest, TabPaddedWriterMatchesGoTabwriterWithTabs) {
+  // Go: tabwriter.NewWriter(out, 1, 8, 1, '\t', 0)
+  TabPaddedWriter tw(1, 8, 1);
+  tw.Write("DIGEST\tSIZE\tAGE\tLABELS\n");
+  tw.Write("sha256:0123456789\t5B\t2 minutes\t-\n");
+  EXPECT_EQ(tw.Flush(),
+            "DIGEST\t\t\tSIZE\tAGE\t\tLABELS\n"
+            "sha256:0123456789\t5B\t2 minutes\t-\n");
+  TabPaddedWriter active(1, 8, 1);
+  active.Write("REF\tSIZE\tAGE\t\n");
+  EXPECT_EQ(active.Flush(), "REF\tSIZE\tAGE\t\n");
+}
+
+TEST(FormatTest, PlatformsNormalizeFormatAndMatch) {
+  EXPECT_EQ(NormalizePlatform({"", "x86_64", ""}), (Platform{"linux", "amd64", ""}));
+  EXPECT_EQ(NormalizePlatform({"Linux", "aarch64", "v8"}), (Platform{"linux", "arm64", ""}));
+  EXPECT_EQ(NormalizePlatform({"linux", "armhf", ""}), (Platform{"linux", "arm", "v7"}));
+  EXPECT_EQ(FormatPlatform({"linux", "arm", "v7"}), "linux/arm/v7");
+  EXPECT_EQ(FormatPlatform({"linux", "amd64", ""}), "linux/amd64");
+  EXPECT_EQ(FormatPlatform({"", "amd64", ""}), "unknown");
+
+  auto amd64 = PlatformMatcher::Only({"linux", "amd64", ""});
+  EXPECT_TRUE(amd64.Match({"linux", "amd64", ""}));
+  EXPECT_TRUE(amd64.Match({"linux", "386", ""}));
+  EXPECT_FALSE(amd64.Match({"linux", "arm64", ""}));
+  EXPECT_TRUE(amd64.Less({"linux", "amd64", ""}, {"linux", "386", ""}));
+  EXPECT_FALSE(amd64.Less({"linux", "386", ""}, {"linux", "amd64", ""}));
+
+  auto arm64 = PlatformMatcher::Only({"linux", "arm64", "v8"});
+  EXPECT_TRUE(arm64.Match({"linux", "arm64", ""}));
+  EXPECT_TRUE(arm64.Match({"linux", "arm", "v7"}));
+  EXPECT_FALSE(arm64.Match({"linux", "amd64", ""}));
+}
+
+TEST(FormatTest, ChainIdChainsDiffIds) {
+  EXPECT_EQ(ChainId({}), "");
+  std::string a = Digest::FromBytes("a").String();
+  std::string b = Digest::FromBytes("b").String();
+  EXPECT_EQ(ChainId({a}), a);
+  EXPECT_EQ(ChainId({a, b}), Digest::FromBytes(a + " " + b).String());
+}
+
+// A fake content store for the image walks.
+class FakeStore {
+ public:
+  OciDescriptor Put(std::string media_type, std::string blob) {
+    OciDescriptor d{std::move(media_type), Digest::FromBytes(blob).String(),
+                    static_cast<int64_t>(blob.size()), std::nullopt};
+    blobs_[d.digest] = std::move(blob);
+    return d;
+  }
+  void Drop(const OciDescriptor& d) { blobs_.erase(d.digest); }
+  BlobReader Reader() const {
+    return [this](const OciDescriptor& d) -> Result<std::string> {
+      auto it = blobs_.find(d.digest);
+      if (it == blobs_.end()) return NotFound(fmt::format("content digest {}", d.digest));
+      return it->second;
+    };
+  }
+  BlobStat Stater() const {
+    return [this](const OciDescriptor& d) -> Status {
+      if (!blobs_.count(d.digest)) return NotFound(fmt::format("content digest {}", d.digest));
+      return Ok();
+    };
+  }
+
+ private:
+  std::map<std::string, std::string> blobs_;
+};
+
+std::string DescJson(const OciDescriptor& d, std::string_view platform = "") {
+  std::string out =
+      fmt::format(R"({{"mediaType":"{}","digest":"{}","size":{})", d.media_type, d.digest, d.size);
+  if (!platform.empty()) out += fmt::format(R"(,"platform":{})", platform);
+  return out + "}";
+}
+
+struct TestImage {
+  OciDescriptor config, layer, manifest;
+};
+
+TestImage PutImage(FakeStore& store, std::string_view arch, std::string_view layer_data) {
+  TestImage t;
+  t.layer = store.Put("application/vnd.oci.image.layer.v1.tar", std::string(layer_data));
+  std::string diff = Digest::FromBytes(layer_data).String();
+  t.config = store.Put(std::string(kMediaTypeOciConfig),
+                       fmt::format(R"({{"architecture":"{}","os":"linux","rootfs":{{"type":)"
+                                   R"("layers","diff_ids":["{}"]}}}})",
+                                   arch, diff));
+  t.manifest = store.Put(std::string(kMediaTypeOciManifest),
+                         fmt::format(R"({{"schemaVersion":2,"config":{},"layers":[{}]}})",
+                                     DescJson(t.config), DescJson(t.layer)));
+  return t;
+}
+
+TEST(ImageWalkTest, SingleManifestSizePlatformsCheckRootFs) {
+  FakeStore store;
+  auto img = PutImage(store, "amd64", "layer-bytes");
+  auto host = PlatformMatcher::Only({"linux", "amd64", ""});
+
+  auto size = ImageSize(store.Reader(), img.manifest, host);
+  EXPECT_FALSE(size.error);
+  EXPECT_EQ(size.size, img.manifest.size + img.config.size + img.layer.size);
+
+  auto platforms = ImagePlatforms(store.Reader(), img.manifest);
+  ASSERT_TRUE(platforms);
+  ASSERT_EQ(platforms->size(), 1u);
+  EXPECT_EQ(FormatPlatform((*platforms)[0]), "linux/amd64");
+
+  auto check = CheckImage(store.Reader(), store.Stater(), img.manifest, host);
+  ASSERT_TRUE(check);
+  EXPECT_TRUE(check->available);
+  EXPECT_EQ(check->required.size(), 2u);
+  EXPECT_EQ(check->present.size(), 2u);
+  EXPECT_TRUE(check->missing.empty());
+
+  auto rootfs = ImageRootFs(store.Reader(), img.manifest, host);
+  ASSERT_TRUE(rootfs);
+  EXPECT_EQ(*rootfs, std::vector<std::string>{Digest::FromBytes("layer-bytes").String()});
+
+  // A root manifest is used whatever its platform.
+  auto arm = PlatformMatcher::Only({"linux", "arm64", ""});
+  EXPECT_TRUE(ImageManifest(store.Reader(), img.manifest, arm));
+}
+
+TEST(ImageWalkTest, MissingLayerIsIncompleteAndSizeStopsAtMissingBlob) {
+  FakeStore store;
+  auto img = PutImage(store, "amd64", "layer-bytes");
+  store.Drop(img.layer);
+  auto host = PlatformMatcher::Only({"linux", "amd64", ""});
+  auto check = CheckImage(store.Reader(), store.Stater(), img.manifest, host);
+  ASSERT_TRUE(check);
+  EXPECT_TRUE(check->available);
+  EXPECT_EQ(check->present.size(), 1u);
+  EXPECT_EQ(check->missing.size(), 1u);
+  // Layers have no children: the size still counts the layer's descriptor.
+  auto size = ImageSize(store.Reader(), img.manifest, host);
+  EXPECT_FALSE(size.error);
+  EXPECT_EQ(size.size, img.manifest.size + img.config.size + img.layer.size);
+
+  store.Drop(img.manifest);
+  auto gone = CheckImage(store.Reader(), store.Stater(), img.manifest, host);
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(gone->available);
+  EXPECT_EQ(gone->missing.size(), 1u);
+  auto partial = ImageSize(store.Reader(), img.manifest, host);
+  ASSERT_TRUE(partial.error);
+  EXPECT_TRUE(partial.error->Is(Errc::kNotFound));
+  EXPECT_EQ(partial.size, img.manifest.size);
+}
+
+TEST(ImageWalkTest, IndexPicksHostPlatformAndListsAll) {
+  FakeStore store;
+  auto amd = PutImage(store, "amd64", "amd-layer");
+  auto arm = PutImage(store, "arm64", "arm-layer-longer");
+  auto index =
+      store.Put(std::string(kMediaTypeOciIndex),
+                fmt::format(R"({{"schemaVersion":2,"manifests":[{},{}]}})",
+                            DescJson(arm.manifest, R"({"architecture":"arm64","os":"linux"})"),
+                            DescJson(amd.manifest, R"({"architecture":"amd64","os":"linux"})")));
+  auto host = PlatformMatcher::Only({"linux", "amd64", ""});
+  auto size = ImageSize(store.Reader(), index, host);
+  EXPECT_FALSE(size.error);
+  EXPECT_EQ(size.size, index.size + amd.manifest.size + amd.config.size + amd.layer.size);
+
+  auto platforms = ImagePlatforms(store.Reader(), index);
+  ASSERT_TRUE(platforms);
+  ASSERT_EQ(platforms->size(), 2u);
+  EXPECT_EQ(FormatPlatform((*platforms)[0]), "linux/arm64");
+  EXPECT_EQ(FormatPlatform((*platforms)[1]), "linux/amd64");
+
+  auto rootfs = ImageRootFs(store.Reader(), index, host);
+  ASSERT_TRUE(rootfs);
+  EXPECT_EQ(*rootfs, std::vector<std::string>{Digest::FromBytes("amd-layer").String()});
+
+  auto s390 = PlatformMatcher::Only({"linux", "s390x", ""});
+  auto none = ImageManifest(store.Reader(), index, s390);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().ToString(),
+            fmt::format("no match for platform in manifest {}: not found", index.digest));
+  auto nosize = ImageSize(store.Reader(), index, s390);
+  ASSERT_TRUE(nosize.error);
+  EXPECT_EQ(nosize.error->ToString(), "no match for platform in manifest: not found");
+  EXPECT_EQ(nosize.size, index.size);
+  auto unavailable = CheckImage(store.Reader(), store.Stater(), index, s390);
+  ASSERT_TRUE(unavailable);
+  EXPECT_FALSE(unavailable->available);
+}
+
+TEST(ImageWalkTest, MediaTypeMismatchAndBadJsonAreErrors) {
+  FakeStore store;
+  auto index_as_manifest =
+      store.Put(std::string(kMediaTypeOciManifest), R"({"schemaVersion":2,"manifests":[]})");
+  auto host = PlatformMatcher::Only({"linux", "amd64", ""});
+  auto r = ImageManifest(store.Reader(), index_as_manifest, host);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().ToString(),
+            fmt::format("manifest: invalid desc {}: media-type: expected manifest but found index "
+                        "(application/vnd.oci.image.manifest.v1+json)",
+                        index_as_manifest.digest));
+  auto check = CheckImage(store.Reader(), store.Stater(), index_as_manifest, host);
+  ASSERT_FALSE(check);
+
+  auto garbage = store.Put(std::string(kMediaTypeOciManifest), "not json");
+  EXPECT_FALSE(ImageSize(store.Reader(), garbage, host).error->Is(Errc::kNotFound));
+
+  auto bad_size = store.Put(std::string(kMediaTypeOciManifest),
+                            R"({"config":{"mediaType":"x","digest":"sha256:1","size":"big"}})");
+  auto children = ImageChildren(store.Reader(), bad_size);
+  ASSERT_FALSE(children);
+  EXPECT_NE(children.error().ToString().find("cannot unmarshal string"), std::string::npos);
+
+  OciDescriptor unknown{"application/x-unknown", "sha256:00", 3, std::nullopt};
+  auto unexpected = ImageManifest(store.Reader(), unknown, host);
+  ASSERT_FALSE(unexpected);
+  EXPECT_TRUE(unexpected.error().Is(Errc::kNotFound));
+  // Unknown types have no children; their size still counts.
+  auto size = ImageSize(store.Reader(), unknown, host);
+  EXPECT_FALSE(size.error);
+  EXPECT_EQ(size.size, 3);
+}
+
+}  // namespace
+}  // namespace berth::cli
