@@ -4,7 +4,8 @@
 #   bench/run.sh [--rounds N] [--count N] [--warmup N] [--settle SECONDS] [--no-build]
 #                [--list] [scenario...]
 #
-# Each scenario runs N rounds; in every round it runs once against berthd, then once
+# Each scenario runs N rounds (5; 3 for pull, the heaviest, unless --rounds is given);
+# in every round it runs once against berthd, then once
 # against containerd, so slow drifts of the machine hit both alike. Every figure is the
 # median over the rounds. stdout gets two "#" header lines and one line per figure:
 #
@@ -17,7 +18,8 @@
 # IMPL, which is "berth" or "containerd", and calls `sample FIGURE IMPL VALUE` for each
 # figure) and `register NAME "what it measures"` it below the others. Use
 # `daemon_start`/`daemon_stop` for a fresh daemon, or `shared_daemon IMPL` for a warm
-# one that lives for the whole run.
+# one that lives for the whole run; `registry_up` for the local registry with test/big.
+# A measurement that fails on one side is reported as n/a with a reason (`fail`), not fatal.
 set -euo pipefail
 export LC_ALL=C
 
@@ -30,8 +32,16 @@ TOOL=${BENCH_TOOL:-$BUILD_DIR/bin/bench_version_rtt}
 # containerd plugins turned off; why each one is in bench/README.md ("Fairness").
 CONTAINERD_DISABLED_PLUGINS=${CONTAINERD_DISABLED_PLUGINS:-io.containerd.grpc.v1.cri io.containerd.snapshotter.v1.aufs io.containerd.snapshotter.v1.devmapper}
 
+# The image scenarios (content_fetch, pull): fixture images are built once into this cache
+# (tests/fixtures/build-images.sh) and served by one registry on 127.0.0.1 for the whole run.
+FIXTURES=${BENCH_FIXTURES:-$REPO/build/bench-fixtures}
+BIG_MIB=${BENCH_BIG_MIB:-256}
+CTR_TIMEOUT=${BENCH_CTR_TIMEOUT:-300}   # seconds before one ctr command is killed (-> n/a)
+NS=bench                                # containerd namespace the image scenarios use
+
 IMPLS=(berth containerd)  # the order within a round
 ROUNDS=5
+ROUNDS_SET=0       # --rounds given: it applies to every scenario
 RTT_COUNT=2000
 RTT_WARMUP=500
 SETTLE=1           # seconds an idle daemon is left alone before its memory is read
@@ -45,8 +55,11 @@ die() { log "error: $*"; exit 1; }
 # ---------------------------------------------------------------- scenarios
 
 SCENARIOS=()
-declare -A SCENARIO_DOC=()
-register() { SCENARIOS+=("$1"); SCENARIO_DOC[$1]=$2; }
+declare -A SCENARIO_DOC=() SCENARIO_ROUNDS=()
+# register NAME DOC [ROUNDS]: ROUNDS replaces the default of 5 for a heavy scenario (an
+# explicit --rounds still applies to all).
+register() { SCENARIOS+=("$1"); SCENARIO_DOC[$1]=$2; [[ -z ${3:-} ]] || SCENARIO_ROUNDS[$1]=$3; }
+rounds_of() { if ((ROUNDS_SET)); then echo "$ROUNDS"; else echo "${SCENARIO_ROUNDS[$1]:-$ROUNDS}"; fi; }
 
 # (1) Spawn the daemon on a fresh root/state/socket; time until a Version call succeeds.
 scenario_startup() {
@@ -88,6 +101,211 @@ scenario_version_rtt() {
   sample version_rtt_us_p99 "$impl" "$(field p99_us "$out")"
 }
 register version_rtt "Version RPC round trip over the unix socket, p50/p99 of sequential calls (us)"
+
+# (4) Content store write throughput: `ctr content fetch` of test/big (7 layers, 256 MiB of
+#     random data) from the local registry into a fresh daemon (empty content store). ctr
+#     downloads the blobs and streams them into the daemon's content service (Write), which
+#     hashes, writes, fsyncs and commits them. Fetch only: no unpack.
+scenario_content_fetch() {
+  local impl=$1 round=$2 t
+  failed_before content_fetch "$impl" content_fetch_s content_fetch_mib_s && return 0
+  registry_up
+  daemon_start "$impl"
+  sync -f "$D_DIR"
+  if ctr_run fetch content fetch --plain-http "$BIG_REF"; then
+    t=$CTR_S
+    if image_ok 0; then
+      sample content_fetch_s "$impl" "$t"
+      sample content_fetch_mib_s "$impl" "$(awk -v b="$BIG_BYTES" -v t="$t" 'BEGIN {printf "%.1f", b / 1048576 / t}')"
+    else
+      fail content_fetch "$impl" "$round" "$CTR_ERR" content_fetch_s content_fetch_mib_s
+    fi
+  else
+    fail content_fetch "$impl" "$round" "$CTR_ERR" content_fetch_s content_fetch_mib_s
+  fi
+  log_errors "$impl"
+  daemon_stop "$D_PID"
+}
+register content_fetch "ctr content fetch of test/big (7 layers, 256 MiB) from a local registry into a fresh daemon: s, MiB/s"
+
+# (5) Image pull into the overlayfs snapshotter, on two fresh daemons per round:
+#     pull_s    cold `ctr images pull`: fetch every blob, then unpack the 7 layers;
+#     unpack_s  the same pull once `ctr content fetch` (untimed) has put every blob in the
+#               content store: ctr finds them present and only unpacks (plus one resolve).
+scenario_pull() {
+  local impl=$1 round=$2 t n
+  failed_before pull "$impl" pull_s unpack_s && return 0
+  registry_up
+  daemon_start "$impl"
+  sync -f "$D_DIR"
+  if ctr_run pull images pull --snapshotter overlayfs --plain-http "$BIG_REF"; then
+    t=$CTR_S
+    if image_ok 1; then sample pull_s "$impl" "$t"; else fail pull "$impl" "$round" "$CTR_ERR" pull_s; fi
+  else
+    fail pull "$impl" "$round" "$CTR_ERR" pull_s
+  fi
+  log_errors "$impl"
+  daemon_stop "$D_PID"
+
+  daemon_start "$impl"
+  if ! ctr_run fetch content fetch --plain-http "$BIG_REF"; then
+    fail pull "$impl" "$round" "untimed content fetch before the unpack: $CTR_ERR" unpack_s
+  else
+    sync -f "$D_DIR"
+    if ctr_run unpack images pull --snapshotter overlayfs --plain-http "$BIG_REF"; then
+      t=$CTR_S
+      # ctr --debug logs every registry request; by digest means a blob (or the manifest) was
+      # downloaded again, i.e. the daemon did not report it present: then this is no unpack.
+      n=$(grep -c 'msg="do request" digest=' "$D_DIR/unpack.err" || true)
+      if ((n > 0)); then
+        fail pull "$impl" "$round" "the unpack-only pull downloaded $n blobs again (the content store did not report them present)" unpack_s
+      elif image_ok 1; then
+        sample unpack_s "$impl" "$t"
+      else
+        fail pull "$impl" "$round" "$CTR_ERR" unpack_s
+      fi
+    else
+      fail pull "$impl" "$round" "$CTR_ERR" unpack_s
+    fi
+  fi
+  log_errors "$impl"
+  daemon_stop "$D_PID"
+}
+register pull "ctr images pull of test/big into overlayfs, fresh daemon: cold (fetch+unpack) and unpack alone (s)" 3
+
+# --------------------------------------------------- image scenario helpers
+
+REG_DIR="" REG_ADDR="" BIG_REF="" BIG_BYTES="" BIG_LAYERS=""
+
+# registry_up: on first use, build (or reuse) the fixture images in $FIXTURES, start one
+# registry on 127.0.0.1 under $WORK, push test/big to it and read every blob through it once
+# (untimed), so the registry's files are in the page cache before either daemon fetches.
+# Sets REG_ADDR, BIG_REF, BIG_BYTES (manifest + config + layers) and BIG_LAYERS.
+registry_up() {
+  [[ -n $REG_ADDR ]] && return 0
+  local fx=$REPO/tests/fixtures layout manifest mdigest msize t0 urls=() d
+  for d in jq curl skopeo docker-registry umoci timeout; do
+    command -v "$d" >/dev/null || die "$d is missing (the image scenarios need it; see tests/fixtures/README.md)"
+  done
+  t0=$EPOCHREALTIME
+  waitable "$WORK/fixtures.log" "$fx/build-images.sh" "$FIXTURES" --big-mib "$BIG_MIB" \
+    || die "tests/fixtures/build-images.sh $FIXTURES --big-mib $BIG_MIB failed: $(tail -n 5 "$WORK/fixtures.log")"
+  log "  fixtures in $FIXTURES ($(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}') s): $(tail -n 1 "$WORK/fixtures.log" | cut -c1-120)"
+  layout=$FIXTURES/oci
+  manifest=$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == "big")
+                    | "\(.digest) \(.size)"' "$layout/index.json")
+  read -r mdigest msize <<<"$manifest"
+  [[ $mdigest == sha256:* && -f $layout/blobs/sha256/${mdigest#sha256:} ]] || die "no tag big in $layout"
+  BIG_BYTES=$(jq --argjson m "$msize" '[.config.size, .layers[].size] | add + $m' "$layout/blobs/sha256/${mdigest#sha256:}")
+  BIG_LAYERS=$(jq '.layers | length' "$layout/blobs/sha256/${mdigest#sha256:}")
+  REG_DIR=$WORK/registry
+  REG_ADDR=$("$fx/registry.sh" start "$REG_DIR" 2>"$WORK/registry.err") \
+    || die "cannot start the registry: $(cat "$WORK/registry.err")"
+  t0=$EPOCHREALTIME
+  waitable "$WORK/push.out" "$fx/registry.sh" push "$REG_DIR" "$layout" big 2>"$WORK/push.err" \
+    || die "pushing test/big failed: $(tail -n 5 "$WORK/push.err")"
+  BIG_REF=$REG_ADDR/test/big:latest
+  urls=(-o /dev/null "http://$REG_ADDR/v2/test/big/manifests/$mdigest")
+  for d in $(jq -r '.config.digest, .layers[].digest' "$layout/blobs/sha256/${mdigest#sha256:}"); do
+    urls+=(-o /dev/null "http://$REG_ADDR/v2/test/big/blobs/$d")
+  done
+  waitable /dev/null curl -sSf --fail-early -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    "${urls[@]}" || die "cannot read test/big back from the registry"
+  log "  registry on $REG_ADDR: $BIG_REF, $BIG_LAYERS layers, $BIG_BYTES bytes ($(awk -v b="$BIG_BYTES" 'BEGIN {printf "%.1f", b / 1048576}') MiB), pushed and read back in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}') s"
+}
+
+# ctr_run LABEL ARGS...: `$CTR --debug -a $D_SOCK -n $NS ARGS` against the current daemon
+# (killed after $CTR_TIMEOUT s), stdout/stderr to $D_DIR/LABEL.out/.err. Sets CTR_S (wall
+# seconds, from just before the spawn to just after it is reaped) and, when it fails, CTR_ERR.
+# --debug because without it `content fetch` and `images pull` run a progress display that
+# polls the daemon (ListStatuses, Info) every 100 ms and, once the fetch is done, waits for its
+# next tick before returning: that quantised every time to the 100 ms grid.
+ctr_run() {
+  local label=$1 pid rc=0 t0 t1
+  shift
+  CTR_ERR=""
+  t0=$EPOCHREALTIME
+  timeout -k 5 "$CTR_TIMEOUT" "$CTR" --debug -a "$D_SOCK" -n "$NS" "$@" \
+    >"$D_DIR/$label.out" 2>"$D_DIR/$label.err" </dev/null &
+  pid=$!
+  HELPERS[$pid]=1
+  wait "$pid" || rc=$?
+  t1=$EPOCHREALTIME
+  unset "HELPERS[$pid]"
+  CTR_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
+  if ((rc == 124)); then
+    CTR_ERR="ctr $1 $2 killed after ${CTR_TIMEOUT} s"
+  elif ((rc != 0)); then
+    CTR_ERR="ctr $1 $2 exited $rc: $(last_line "$D_DIR/$label.err")"
+  fi
+  return "$rc"
+}
+
+# Last non-empty line of a file, without terminal escapes, at most 300 characters.
+last_line() { sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$1" 2>/dev/null | awk 'NF {l = $0} END {print l}' | cut -c1-300; }
+
+# image_ok UNPACKED: `ctr images check` says $BIG_REF is complete in the current daemon (and,
+# with UNPACKED=1, unpacked, with one committed overlayfs snapshot per layer). Untimed.
+# Sets CTR_ERR when not.
+image_ok() {
+  local want_unpacked=$1 row n
+  # Exits 1 when the snapshotter is missing, but still prints the table.
+  ctr_run check images check || true
+  row=$(awk -v r="$BIG_REF" '$1 == r' "$D_DIR/check.out")
+  if [[ $row != *" complete ("* ]]; then
+    CTR_ERR="not complete after ctr exited 0: ctr images check: ${row:-no $BIG_REF} $(last_line "$D_DIR/check.err")"
+    return 1
+  fi
+  ((want_unpacked)) || return 0
+  if [[ $row != *" true" ]]; then
+    CTR_ERR="not unpacked after ctr exited 0: ctr images check: $row $(last_line "$D_DIR/check.err")"
+    return 1
+  fi
+  if ! ctr_run snapshots snapshots --snapshotter overlayfs ls; then
+    CTR_ERR="after the pull: $CTR_ERR"
+    return 1
+  fi
+  n=$(grep -c ' Committed *$' "$D_DIR/snapshots.out" || true)
+  if ((n != BIG_LAYERS)); then
+    CTR_ERR="after the pull: $n committed overlayfs snapshots, want $BIG_LAYERS"
+    return 1
+  fi
+}
+
+# fail SCENARIO IMPL ROUND REASON FIGURE...: this round of IMPL gave no value for FIGUREs: they
+# are reported as n/a, and IMPL is not tried again in later rounds of SCENARIO.
+declare -A FAILED=()      # "scenario|impl" -> round of the first failure
+fail() {
+  local scen=$1 impl=$2 round=$3 reason=$4 fig st=0
+  shift 4
+  if ! alive "$D_PID"; then
+    wait "$D_PID" 2>/dev/null || st=$?
+    if ((st > 128)); then reason+=" (the daemon died: signal $((st - 128)))"; else reason+=" (the daemon exited $st)"; fi
+    log "  $impl: daemon pid $D_PID is gone$(log_tail "$D_DIR")"
+  fi
+  log "  $impl round $round: n/a for $*: $reason"
+  FAILED["$scen|$impl"]=${FAILED["$scen|$impl"]:-$round}
+  for fig; do sample_na "$fig" "$impl" "$reason"; done
+}
+
+# failed_before SCENARIO IMPL FIGURE...: true (and logged) when IMPL failed in an earlier round.
+failed_before() {
+  local scen=$1 impl=$2 fig
+  shift 2
+  [[ -n ${FAILED["$scen|$impl"]:-} ]] || return 1
+  log "  $impl: skipped, failed in round ${FAILED["$scen|$impl"]}"
+  for fig; do sample_na "$fig" "$impl" "skipped"; done
+  return 0
+}
+
+# log_errors IMPL: error-level lines of the current daemon's log (at most 3), to stderr.
+log_errors() {
+  local n
+  n=$(grep -cE 'level=(error|fatal|panic)' "$D_DIR/daemon.log" 2>/dev/null || true)
+  ((${n:-0} > 0)) || return 0
+  log "  $1 logged $n error lines, e.g.:"
+  grep -E 'level=(error|fatal|panic)' "$D_DIR/daemon.log" | head -n 3 | cut -c1-400 | sed 's/^/      /' >&2
+}
 
 # ------------------------------------------------------------------ daemons
 
@@ -235,9 +453,22 @@ daemon_stop() {
   wait "$pid" 2>/dev/null || true
   unset "LIVE[$pid]"
   if [[ -n $dir ]]; then
+    report_mounts "$dir"
     unmount_under "$dir"
     rm -rf -- "$dir"
   fi
+}
+
+# report_mounts DIR: warn about mounts a stopped daemon left at or below DIR (they are
+# unmounted next) and about mounts elsewhere whose options name DIR (an overlay with its
+# layers in DIR, say: left alone, as they are not ours to touch).
+report_mounts() {
+  local n
+  n=$(awk -v d="$1" '$5 == d || index($5, d "/") == 1' /proc/self/mountinfo | wc -l)
+  ((n == 0)) || log "  warning: $n mounts left under $1 after the daemon stopped; unmounting them"
+  awk -v d="$1" '!($5 == d || index($5, d "/") == 1) && index($0, d "/")' /proc/self/mountinfo \
+    | while read -r line; do log "  warning: mount outside $1 refers to it: $line"; done
+  return 0
 }
 
 # shared_daemon IMPL: a warm daemon of IMPL that lives for the rest of the run (started on
@@ -283,6 +514,7 @@ cleanup() {
     alive "$pid" && kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
   done
+  if [[ -n $REG_DIR ]]; then "$REPO/tests/fixtures/registry.sh" stop "$REG_DIR" >/dev/null 2>&1; fi
   if [[ -n $WORK && -d $WORK ]]; then
     # Anything else still running with our private temp dir on its command line was
     # started by this run (bench_version_rtt, and shims once scenarios run containers).
@@ -300,16 +532,27 @@ cleanup() {
 # ------------------------------------------------------------------ results
 
 declare -A SAMPLES=()     # "figure|impl" -> space-separated values
+declare -A NA=()          # "figure|impl" -> why a round gave no value (the first reason)
+declare -A KNOWN=()       # figure -> 1
 FIGURES=()                # figures in the order first sampled
 REPORTED=0                # how many of FIGURES are printed already
+
+known() { [[ -n ${KNOWN[$1]+x} ]] || { FIGURES+=("$1"); KNOWN[$1]=1; }; }
 
 sample() {
   local fig=$1 impl=$2 val=$3
   [[ $val =~ ^-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$ ]] || die "$fig/$impl: not a number: '$val'"
-  if [[ -z ${SAMPLES["$fig|berth"]+x} && -z ${SAMPLES["$fig|containerd"]+x} ]]; then
-    FIGURES+=("$fig")
-  fi
+  known "$fig"
   SAMPLES["$fig|$impl"]+="$val "
+}
+
+# sample_na FIGURE IMPL REASON: a round without a value; the figure is then n/a for IMPL.
+sample_na() {
+  local fig=$1 impl=$2
+  known "$fig"
+  SAMPLES["$fig|$impl"]+="n/a "
+  [[ -n ${NA["$fig|$impl"]+x} ]] \
+    || NA["$fig|$impl"]=$(tr '\n' ' ' <<<"$3" | sed 's/ *$//' | cut -c1-300)
 }
 
 median() {
@@ -326,14 +569,27 @@ ratio() {
     if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.2f\n", a / b }'
 }
 
-# Print the figures sampled since the last call.
+# value_of FIGURE IMPL: the median, or n/a when a round of IMPL gave no value.
+value_of() {
+  if [[ -n ${NA["$1|$2"]+x} ]]; then echo n/a; else median "${SAMPLES["$1|$2"]:-}"; fi
+}
+
+# Print the figures sampled since the last call. A figure that is n/a for a side gets the
+# reason appended after a "#" (stderr has it too).
 report() {
-  local fig b c
+  local fig b c note impl
   for fig in "${FIGURES[@]:REPORTED}"; do
-    b=$(median "${SAMPLES["$fig|berth"]:-}")
-    c=$(median "${SAMPLES["$fig|containerd"]:-}")
+    b=$(value_of "$fig" berth)
+    c=$(value_of "$fig" containerd)
     log "  $fig samples: berth=[${SAMPLES["$fig|berth"]:-}] containerd=[${SAMPLES["$fig|containerd"]:-}]"
-    printf '%-22s berth=%-10s containerd=%-10s ratio=%s\n' "$fig" "$b" "$c" "$(ratio "$b" "$c")"
+    note=""
+    for impl in "${IMPLS[@]}"; do
+      if [[ -n ${NA["$fig|$impl"]+x} ]]; then
+        log "  $fig: $impl n/a: ${NA["$fig|$impl"]}"
+        note+="  # $impl: ${NA["$fig|$impl"]}"
+      fi
+    done
+    printf '%-22s berth=%-10s containerd=%-10s ratio=%s%s\n' "$fig" "$b" "$c" "$(ratio "$b" "$c")" "$note"
   done
   REPORTED=${#FIGURES[@]}
 }
@@ -346,7 +602,8 @@ field() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
 usage() {
   cat <<EOF
 usage: bench/run.sh [options] [scenario...]
-  --rounds N        rounds per scenario, alternating berth/containerd (default $ROUNDS)
+  --rounds N        rounds per scenario, alternating berth/containerd (default $ROUNDS;
+                    3 for pull unless --rounds is given)
   --count N         timed Version calls per round in version_rtt (default $RTT_COUNT)
   --warmup N        untimed Version calls first (default $RTT_WARMUP)
   --settle SECONDS  idle time before memory is read in idle_rss (default $SETTLE)
@@ -354,11 +611,12 @@ usage: bench/run.sh [options] [scenario...]
   --list            list the scenarios and exit
 environment: BERTHD=$BERTHD CONTAINERD=$CONTAINERD CTR=$CTR
              BENCH_TOOL=$TOOL
+             BENCH_FIXTURES=$FIXTURES BENCH_BIG_MIB=$BIG_MIB BENCH_CTR_TIMEOUT=$CTR_TIMEOUT
              CONTAINERD_DISABLED_PLUGINS="$CONTAINERD_DISABLED_PLUGINS"
 scenarios (default: all, in this order):
 EOF
   local s
-  for s in "${SCENARIOS[@]}"; do printf '  %-12s %s\n' "$s" "${SCENARIO_DOC[$s]}"; done
+  for s in "${SCENARIOS[@]}"; do printf '  %-14s %s\n' "$s" "${SCENARIO_DOC[$s]}"; done
 }
 
 positive() { [[ $2 =~ ^[0-9]+$ && $2 -gt 0 ]] || die "$1 wants a positive integer, got '$2'"; }
@@ -366,12 +624,12 @@ positive() { [[ $2 =~ ^[0-9]+$ && $2 -gt 0 ]] || die "$1 wants a positive intege
 SELECTED=()
 while (($#)); do
   case $1 in
-    --rounds) positive "$1" "${2:-}"; ROUNDS=$2; shift 2 ;;
+    --rounds) positive "$1" "${2:-}"; ROUNDS=$2; ROUNDS_SET=1; shift 2 ;;
     --count) positive "$1" "${2:-}"; RTT_COUNT=$2; shift 2 ;;
     --warmup) [[ ${2:-} =~ ^[0-9]+$ ]] || die "--warmup wants an integer"; RTT_WARMUP=$2; shift 2 ;;
     --settle) [[ ${2:-} =~ ^[0-9]+([.][0-9]+)?$ ]] || die "--settle wants seconds"; SETTLE=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    --list) for s in "${SCENARIOS[@]}"; do printf '%-12s %s\n' "$s" "${SCENARIO_DOC[$s]}"; done; exit 0 ;;
+    --list) for s in "${SCENARIOS[@]}"; do printf '%-14s %s\n' "$s" "${SCENARIO_DOC[$s]}"; done; exit 0 ;;
     -h | --help) usage; exit 0 ;;
     -*) usage >&2; die "unknown option $1" ;;
     *) [[ -n ${SCENARIO_DOC[$1]+x} ]] || die "unknown scenario '$1' (see --list)"; SELECTED+=("$1"); shift ;;
@@ -421,14 +679,21 @@ others=$( { others_running "$BERTHD"; others_running "$CONTAINERD"; } | wc -l)
 if ((others > 0)); then
   log "warning: $others other berthd/containerd processes are running on this machine"
 fi
+# containerd decompresses layers with unpigz when it is on PATH (CONTAINERD_DISABLE_PIGZ unset).
+if [[ -z ${CONTAINERD_DISABLE_PIGZ:-} ]] && command -v unpigz >/dev/null; then gz=unpigz; else gz=go; fi
 mem_gib=$(awk '$1 == "MemTotal:" {printf "%.1f", $2 / 1048576}' /proc/meminfo)
 cpu=$(awk -F': ' '$1 ~ /^model name/ {print $2; exit}' /proc/cpuinfo)
-echo "# berth bench: berthd ${VERSION[berth]} vs containerd ${VERSION[containerd]}; scenarios: ${RUN[*]}; median of $ROUNDS rounds, each berth then containerd, fresh temp roots; ratio = berth/containerd"
-echo "# machine: $(hostname) nproc=$(nproc) kernel=$(uname -r) cpu=\"$cpu\" mem=${mem_gib}GiB load=\"$(cut -d' ' -f1-3 /proc/loadavg)\" other_daemons=$others; containerd disabled_plugins: $CONTAINERD_DISABLED_PLUGINS; $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+rounds_doc="$ROUNDS rounds"
+for s in "${RUN[@]}"; do
+  [[ $(rounds_of "$s") == "$ROUNDS" ]] || rounds_doc+=", $s $(rounds_of "$s")"
+done
+echo "# berth bench: berthd ${VERSION[berth]} vs containerd ${VERSION[containerd]}; scenarios: ${RUN[*]}; median of $rounds_doc, each berth then containerd, fresh temp roots; ratio = berth/containerd"
+echo "# machine: $(hostname) nproc=$(nproc) kernel=$(uname -r) cpu=\"$cpu\" mem=${mem_gib}GiB load=\"$(cut -d' ' -f1-3 /proc/loadavg)\" other_daemons=$others; containerd disabled_plugins: $CONTAINERD_DISABLED_PLUGINS; containerd_gzip=$gz; $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
 for s in "${RUN[@]}"; do
-  log "scenario $s: ${SCENARIO_DOC[$s]}"
-  for ((round = 1; round <= ROUNDS; round++)); do
+  n=$(rounds_of "$s")
+  log "scenario $s ($n rounds): ${SCENARIO_DOC[$s]}"
+  for ((round = 1; round <= n; round++)); do
     for impl in "${IMPLS[@]}"; do
       "scenario_$s" "$impl" "$round"
     done

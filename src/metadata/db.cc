@@ -14,7 +14,8 @@ Key NsKey(const std::string& ns, std::initializer_list<std::string> rest) {
   return k;
 }
 
-Result<std::unique_ptr<Db>> Db::Open(const std::string& dir, content::Store* content) {
+Result<std::unique_ptr<Db>> Db::Open(const std::string& dir, content::Store* content,
+                                     std::map<std::string, snapshots::Snapshotter*> snapshotters) {
   BERTH_TRY(fs::MkdirAll(dir, 0700));
   BERTH_ASSIGN_OR_RETURN(auto env, Env::Open(dir));
   BERTH_TRY(env->Update([](Txn& txn) -> Status {
@@ -29,7 +30,7 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& dir, content::Store* con
     }
     return Ok();
   }));
-  return std::unique_ptr<Db>(new Db(std::move(env), content));
+  return std::unique_ptr<Db>(new Db(std::move(env), content, std::move(snapshotters)));
 }
 
 Result<uint64_t> Db::NextSequence(Txn& txn) {

@@ -6,6 +6,7 @@
 // "dirty" signal that schedules garbage collection.
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <shared_mutex>
 #include <string>
@@ -17,6 +18,9 @@
 
 namespace berth::content {
 class Store;
+}
+namespace berth::snapshots {
+class Snapshotter;
 }
 
 namespace berth::metadata {
@@ -36,12 +40,18 @@ class Db {
  public:
   // Opens or creates the store in `dir` (created 0700) and checks the schema version.
   // `content` is the backend blob store (may be null in tests that need no content).
-  static Result<std::unique_ptr<Db>> Open(const std::string& dir, content::Store* content = nullptr);
+  static Result<std::unique_ptr<Db>> Open(
+      const std::string& dir, content::Store* content = nullptr,
+      std::map<std::string, snapshots::Snapshotter*> snapshotters = {});
 
   Env& Store() { return *env_; }
   const Env& Store() const { return *env_; }
   const std::string& Path() const { return env_->Path(); }
   content::Store* ContentBackend() const { return content_; }
+  // Backend snapshotters by name ("overlayfs", "native", ...).
+  const std::map<std::string, snapshots::Snapshotter*>& SnapshotBackends() const {
+    return snapshotters_;
+  }
 
   Status View(const std::function<Status(const Txn&)>& fn) const { return env_->View(fn); }
   Status Update(const std::function<Status(Txn&)>& fn) { return env_->Update(fn); }
@@ -59,9 +69,12 @@ class Db {
   static Result<uint64_t> NextSequence(Txn& txn);
 
  private:
-  Db(std::unique_ptr<Env> env, content::Store* content) : env_(std::move(env)), content_(content) {}
+  Db(std::unique_ptr<Env> env, content::Store* content,
+     std::map<std::string, snapshots::Snapshotter*> snapshotters)
+      : env_(std::move(env)), content_(content), snapshotters_(std::move(snapshotters)) {}
   std::unique_ptr<Env> env_;
   content::Store* content_;
+  std::map<std::string, snapshots::Snapshotter*> snapshotters_;
   std::shared_mutex gc_lock_;
   std::function<void(bool)> on_mutation_;
 };

@@ -1,6 +1,7 @@
 #include "metadata/gc.h"
 
 #include <deque>
+#include <map>
 #include <mutex>
 #include <set>
 #include <tuple>
@@ -9,6 +10,7 @@
 
 #include "common/log.h"
 #include "content/content.h"
+#include "snapshots/snapshotter.h"
 
 namespace berth::metadata {
 namespace {
@@ -72,6 +74,16 @@ class Marker {
                                ReadLabels(txn_, NsKey(ns, {kBucketContent, "blob", d, "labels"})));
         if (labels.count(std::string(kLabelGcRoot)) != 0) Push({Node::Kind::kContent, ns, d});
       }
+      // Snapshots marked as roots.
+      for (const auto& sn : txn_.Children(NsKey(ns, {kBucketSnapshots}))) {
+        for (const auto& key : txn_.Children(NsKey(ns, {kBucketSnapshots, sn}))) {
+          BERTH_ASSIGN_OR_RETURN(Labels labels,
+                                 ReadLabels(txn_, NsKey(ns, {kBucketSnapshots, sn, key, "labels"})));
+          if (labels.count(std::string(kLabelGcRoot)) != 0) {
+            Push({Node::Kind::kSnapshot, ns, sn + "/" + key});
+          }
+        }
+      }
       // Ingests that have not expired.
       for (const auto& ref : txn_.Children(NsKey(ns, {kBucketContent, "ingests"}))) {
         BERTH_ASSIGN_OR_RETURN(auto exp,
@@ -91,6 +103,18 @@ class Marker {
         BERTH_ASSIGN_OR_RETURN(
             Labels labels, ReadLabels(txn_, NsKey(n.ns, {kBucketContent, "blob", n.key, "labels"})));
         LabelRefs(n.ns, labels, refs);
+      } else if (n.kind == Node::Kind::kSnapshot) {
+        auto slash = n.key.find('/');
+        std::string sn = n.key.substr(0, slash);
+        std::string key = n.key.substr(slash + 1);
+        BERTH_ASSIGN_OR_RETURN(auto parent,
+                               txn_.Get(NsKey(n.ns, {kBucketSnapshots, sn, key, "parent"})));
+        if (parent) refs.push_back({Node::Kind::kSnapshot, n.ns, sn + "/" + *parent});
+        if (!n.flat) {
+          BERTH_ASSIGN_OR_RETURN(
+              Labels labels, ReadLabels(txn_, NsKey(n.ns, {kBucketSnapshots, sn, key, "labels"})));
+          LabelRefs(n.ns, labels, refs);
+        }
       } else if (n.kind == Node::Kind::kIngest) {
         BERTH_ASSIGN_OR_RETURN(
             auto expected, txn_.Get(NsKey(n.ns, {kBucketContent, "ingests", n.key, "expected"})));
@@ -162,6 +186,7 @@ Result<GcStats> GarbageCollect(Db& db) {
   GcStats stats;
   std::set<std::string> live_digests;  // referenced by any namespace after the sweep
   std::set<std::string> live_brefs;    // backend ingest refs still recorded
+  std::map<std::string, std::set<std::string>> live_snapshots;  // snapshotter -> backend keys
   Timestamp now = Now();
 
   BERTH_TRY(db.Update([&](Txn& txn) -> Status {
@@ -179,6 +204,27 @@ Result<GcStats> GarbageCollect(Db& db) {
         } else {
           BERTH_TRY(txn.DeleteTree(NsKey(ns, {kBucketContent, "blob", d})));
           ++stats.content_records_removed;
+        }
+      }
+      for (const auto& sn : txn.Children(NsKey(ns, {kBucketSnapshots}))) {
+        for (const auto& key : txn.Children(NsKey(ns, {kBucketSnapshots, sn}))) {
+          if (marker.Marked(Node::Kind::kSnapshot, ns, sn + "/" + key)) {
+            BERTH_ASSIGN_OR_RETURN(auto bkey,
+                                   txn.Get(NsKey(ns, {kBucketSnapshots, sn, key, "name"})));
+            if (bkey) live_snapshots[sn].insert(*bkey);
+          } else {
+            BERTH_TRY(txn.DeleteTree(NsKey(ns, {kBucketSnapshots, sn, key})));
+            ++stats.snapshot_records_removed;
+          }
+        }
+        // Children lists may name removed snapshots: drop those entries.
+        for (const auto& key : txn.Children(NsKey(ns, {kBucketSnapshots, sn}))) {
+          for (const auto& child : txn.Children(NsKey(ns, {kBucketSnapshots, sn, key, "children"}))) {
+            BERTH_ASSIGN_OR_RETURN(bool alive, txn.Exists(NsKey(ns, {kBucketSnapshots, sn, child})));
+            if (!alive) {
+              BERTH_TRY(txn.DeleteTree(NsKey(ns, {kBucketSnapshots, sn, key, "children", child})));
+            }
+          }
         }
       }
       for (const auto& ref : txn.Children(NsKey(ns, {kBucketContent, "ingests"}))) {
@@ -225,6 +271,38 @@ Result<GcStats> GarbageCollect(Db& db) {
       } else if (!s.error().Is(Errc::kNotFound) && !s.error().Is(Errc::kUnavailable)) {
         log::L().WithError(s.error()).With("ref", st.ref).Warn("gc: abort ingest");
       }
+    }
+  }
+  // Backend snapshots nothing records any more: children before parents, then each
+  // snapshotter's own cleanup of directories.
+  for (const auto& [name, sn] : db.SnapshotBackends()) {
+    std::vector<std::string> dead;
+    const auto& live = live_snapshots[name];
+    BERTH_TRY(sn->Walk(
+        {},
+        [&](const snapshots::Info& info) -> Status {
+          if (live.count(info.name) == 0) dead.push_back(info.name);
+          return Ok();
+        },
+        {}));
+    for (bool progress = true; progress && !dead.empty();) {
+      progress = false;
+      for (auto it = dead.begin(); it != dead.end();) {
+        auto s = sn->Remove({}, *it);
+        if (s || s.error().Is(Errc::kNotFound)) {
+          ++stats.snapshots_removed;
+          it = dead.erase(it);
+          progress = true;
+        } else {
+          ++it;  // has children still: next round
+        }
+      }
+    }
+    for (const auto& key : dead) {
+      log::L().With("snapshotter", name).With("key", key).Warn("gc: snapshot could not be removed");
+    }
+    if (auto s = sn->Cleanup({}); !s && !s.error().Is(Errc::kNotImplemented)) {
+      log::L().WithError(s.error()).With("snapshotter", name).Warn("gc: snapshotter cleanup");
     }
   }
   stats.duration = std::chrono::steady_clock::now() - start;

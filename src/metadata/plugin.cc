@@ -3,6 +3,7 @@
 #include "content/content.h"
 #include "metadata/db.h"
 #include "metadata/gc_scheduler.h"
+#include "snapshots/snapshotter.h"
 
 namespace berth::metadata {
 
@@ -20,7 +21,11 @@ void RegisterPlugins(plugin::Registry& registry) {
         }
         BERTH_ASSIGN_OR_RETURN(auto* content, ic.GetSingle<content::Store>(plugin::kContent));
         std::string dir = ic.Root() + "/meta.lmdb";
-        BERTH_ASSIGN_OR_RETURN(auto db, Db::Open(dir, content));
+        std::map<std::string, snapshots::Snapshotter*> snapshotters;
+        for (const auto& [id, sn] : ic.Plugins().GetAll<snapshots::Snapshotter>(plugin::kSnapshot)) {
+          snapshotters.emplace(id, sn);
+        }
+        BERTH_ASSIGN_OR_RETURN(auto db, Db::Open(dir, content, std::move(snapshotters)));
         ic.Exports()["path"] = dir;
         ic.Exports()["policy"] = "shared";
         return plugin::Instance::Of<Db>(std::shared_ptr<Db>(std::move(db)));

@@ -3,11 +3,13 @@
 #include "content/plugin.h"
 #include "metadata/plugin.h"
 #include "services/plugins.h"
+#include "snapshots/plugin.h"
 
 namespace berth::server {
 
 void RegisterBuiltins(plugin::Registry& registry) {
   content::RegisterPlugins(registry);
+  snapshots::RegisterPlugins(registry);
   metadata::RegisterPlugins(registry);
   services::RegisterAll(registry);
 }

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "common/log.h"
+#include "events/exchange.h"
 
 namespace berth::server {
 
@@ -109,8 +110,12 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config,
 void Server::Shutdown() {
   if (stopped_) return;
   stopped_ = true;
+  // End event subscriptions first: their streams never finish on their own.
+  if (plugins_) {
+    if (auto* exchange = plugins_->Get<events::Exchange>(plugin::kEvent)) exchange->Shutdown();
+  }
   if (grpc_) {
-    // Give in-flight calls a moment; streams (events) are cancelled.
+    // Give in-flight calls a moment; remaining streams are cancelled.
     grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     grpc_->Wait();
     ::unlink(config_.grpc.address.c_str());

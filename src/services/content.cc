@@ -239,7 +239,7 @@ class WriteReactor final : public grpc::ServerBidiReactor<api::WriteContentReque
 
 class ContentService final : public api::Content::CallbackService {
  public:
-  ContentService(metadata::ContentStore& store, EventsHook events)
+  ContentService(content::Store& store, EventsHook events)
       : store_(store), events_(std::move(events)) {}
 
   grpc::ServerUnaryReactor* Info(grpc::CallbackServerContext* rpc, const api::InfoRequest* req,
@@ -370,7 +370,7 @@ class ContentService final : public api::Content::CallbackService {
   }
 
  private:
-  metadata::ContentStore& store_;
+  content::Store& store_;
   EventsHook events_;
 };
 
@@ -382,15 +382,17 @@ void RegisterContent(plugin::Registry& registry) {
                 .requires_types = {plugin::kMetadata},
                 .init = [](plugin::InitContext& ic) -> Result<plugin::Instance> {
                   BERTH_ASSIGN_OR_RETURN(auto* db, ic.GetSingle<metadata::Db>(plugin::kMetadata));
-                  return plugin::Instance::Of<metadata::ContentStore>(
-                      std::make_shared<metadata::ContentStore>(*db));
+                  // Registered as the content::Store interface: the differ and others find the
+                  // namespaced store by that type.
+                  std::shared_ptr<content::Store> store = std::make_shared<metadata::ContentStore>(*db);
+                  return plugin::Instance::Of<content::Store>(std::move(store));
                 }});
   registry.Add({.type = plugin::kGrpc,
                 .id = "content",
                 .requires_types = {plugin::kService},
                 .init = [](plugin::InitContext& ic) -> Result<plugin::Instance> {
-                  BERTH_ASSIGN_OR_RETURN(
-                      auto* store, ic.GetSingle<metadata::ContentStore>(plugin::kService));
+                  BERTH_ASSIGN_OR_RETURN(auto* store,
+                                         ic.GetSingle<content::Store>(plugin::kService));
                   return plugin::Instance::Of<grpc::Service>(
                       std::make_shared<ContentService>(*store, EventsHook::From(ic)));
                 }});

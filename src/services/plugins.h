@@ -18,6 +18,8 @@ void RegisterHealth(plugin::Registry& registry);
 void RegisterContent(plugin::Registry& registry);
 void RegisterImages(plugin::Registry& registry);
 void RegisterLeases(plugin::Registry& registry);
+void RegisterSnapshots(plugin::Registry& registry);
+void RegisterDiff(plugin::Registry& registry);
 
 inline void RegisterAll(plugin::Registry& registry) {
   RegisterEvents(registry);
@@ -25,6 +27,8 @@ inline void RegisterAll(plugin::Registry& registry) {
   RegisterContent(registry);
   RegisterImages(registry);
   RegisterLeases(registry);
+  RegisterSnapshots(registry);
+  RegisterDiff(registry);
   RegisterIntrospection(registry);
   RegisterVersion(registry);
   RegisterHealth(registry);

@@ -1,0 +1,263 @@
+// Issue 4 acceptance with the real ctr: `ctr images pull` unpacks through berthd's snapshots and
+// diff services; rootfs contents, snapshot commands, GC of snapshots, malicious layers, 128 layers.
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <regex>
+#include <set>
+
+#include "harness.h"
+
+namespace berth::testing {
+namespace {
+
+// Mounts `key`'s view under dir/mnt with `ctr snapshots mounts` output run through sh, as a
+// user would; unmounted on destruction.
+class ViewMount {
+ public:
+  ViewMount(const Daemon& d, const std::string& snapshotter, const std::string& key,
+            const std::string& dir)
+      : target_(dir) {
+    ::mkdir(target_.c_str(), 0755);
+    auto r = d.Ctr({"snapshots", "--snapshotter", snapshotter, "mounts", target_, key});
+    cmd_ = r.out;
+    if (r.exit_code != 0) {
+      error_ = r.err;
+      return;
+    }
+    auto m = Exec({"sh", "-c", r.out});
+    if (m.exit_code != 0) {
+      error_ = "mount failed: " + m.err + " for: " + r.out;
+      return;
+    }
+    mounted_ = true;
+  }
+  ~ViewMount() {
+    if (mounted_) ::umount2(target_.c_str(), MNT_DETACH);
+  }
+  bool Ok() const { return mounted_; }
+  const std::string& Error() const { return error_; }
+  std::string Path(const std::string& rel) const { return target_ + "/" + rel; }
+
+ private:
+  std::string target_;
+  std::string cmd_;
+  std::string error_;
+  bool mounted_ = false;
+};
+
+std::string TopChainId(const Daemon& d, const std::string& image, const std::string& snapshotter) {
+  // `ctr images pull --print-chainid` prints it; here: the committed snapshot without children
+  // is the top of the only image.
+  auto ls = d.Ctr({"snapshots", "--snapshotter", snapshotter, "ls"});
+  std::set<std::string> parents;
+  std::vector<std::string> keys;
+  std::regex row("^(sha256:[0-9a-f]{64})\\s+(\\S*)\\s+Committed");
+  size_t start = 0;
+  for (size_t nl; (nl = ls.out.find('\n', start)) != std::string::npos; start = nl + 1) {
+    std::string line = ls.out.substr(start, nl - start);
+    std::smatch m;
+    if (std::regex_search(line, m, row)) {
+      keys.push_back(m[1]);
+      parents.insert(m[2]);
+    }
+  }
+  (void)image;
+  for (const auto& k : keys) {
+    if (parents.count(k) == 0) return k;
+  }
+  return "";
+}
+
+void CheckMultiRootfs(const ViewMount& v) {
+  EXPECT_EQ(ReadText(v.Path("data/keep/a")), "one\n");
+  EXPECT_EQ(ReadText(v.Path("data/keep/c")), "three\n");
+  EXPECT_EQ(ReadText(v.Path("data/gone/new")), "fresh\n");
+  char target[256] = {};
+  ssize_t n = ::readlink(v.Path("data/link").c_str(), target, sizeof target - 1);
+  EXPECT_EQ(std::string(target, n > 0 ? n : 0), "keep/a");
+  struct stat hard {};
+  struct stat c {};
+  ASSERT_EQ(::stat(v.Path("data/hard").c_str(), &hard), 0);
+  ASSERT_EQ(::stat(v.Path("data/keep/c").c_str(), &c), 0);
+  EXPECT_EQ(hard.st_ino, c.st_ino) << "data/hard is a hardlink of data/keep/c";
+  struct stat st {};
+  EXPECT_NE(::lstat(v.Path("data/del").c_str(), &st), 0) << "/data/del was whited out";
+  EXPECT_NE(::lstat(v.Path("data/gone/b").c_str(), &st), 0) << "/data/gone is opaque";
+}
+
+class PullIT : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { registry_ = Registry::Start().release(); }
+  static void TearDownTestSuite() {
+    delete registry_;
+    registry_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_NE(registry_, nullptr) << "registry with test images did not start";
+    d_ = Daemon::Create();
+    ASSERT_TRUE(d_->Start()) << d_->Log();
+  }
+  RunResult Ok(const std::vector<std::string>& args, const std::string& ns = "") {
+    auto r = d_->Ctr(args, ns);
+    EXPECT_EQ(r.exit_code, 0) << "ctr failed:\n" << r.err << "\nlog:\n" << d_->Log();
+    return r;
+  }
+  void PullAndCheck(const std::string& snapshotter) {
+    Ok({"images", "pull", "--plain-http", "--snapshotter", snapshotter, registry_->Ref("multi")});
+    std::string top = TopChainId(*d_, registry_->Ref("multi"), snapshotter);
+    ASSERT_FALSE(top.empty()) << Ok({"snapshots", "--snapshotter", snapshotter, "ls"}).out;
+    Ok({"snapshots", "--snapshotter", snapshotter, "view", "check-view", top});
+    {
+      ViewMount v(*d_, snapshotter, "check-view", d_->Dir() + "/mnt");
+      ASSERT_TRUE(v.Ok()) << v.Error();
+      CheckMultiRootfs(v);
+    }
+    Ok({"snapshots", "--snapshotter", snapshotter, "rm", "check-view"});
+    auto check = Ok({"images", "check", "--snapshotter", snapshotter});
+    EXPECT_NE(check.out.find("complete (5/5)"), std::string::npos) << check.out;
+    EXPECT_NE(check.out.find("true"), std::string::npos) << "unpacked:\n" << check.out;
+  }
+
+  static Registry* registry_;
+  std::unique_ptr<Daemon> d_;
+};
+
+Registry* PullIT::registry_ = nullptr;
+
+TEST_F(PullIT, PullMultiOverlayfs) { PullAndCheck("overlayfs"); }
+
+TEST_F(PullIT, PullMultiNative) { PullAndCheck("native"); }
+
+TEST_F(PullIT, SnapshotCommandsAndRemoveOrdering) {
+  Ok({"images", "pull", "--plain-http", registry_->Ref("multi")});
+  auto ls = Ok({"snapshots", "ls"});
+  EXPECT_NE(ls.out.find("KEY"), std::string::npos);
+  EXPECT_NE(ls.out.find("Committed"), std::string::npos);
+  auto tree = Ok({"snapshots", "tree"});
+  EXPECT_FALSE(tree.out.empty());
+  std::string top = TopChainId(*d_, registry_->Ref("multi"), "overlayfs");
+  ASSERT_FALSE(top.empty());
+  Ok({"snapshots", "prepare", "work", top});
+  auto usage = Ok({"snapshots", "usage", "work"});
+  EXPECT_NE(usage.out.find("work"), std::string::npos) << usage.out;
+  auto mounts = Ok({"snapshots", "mounts", "/mnt/x", "work"});
+  EXPECT_NE(mounts.out.find("mount -t overlay overlay /mnt/x"), std::string::npos) << mounts.out;
+  EXPECT_NE(mounts.out.find("upperdir="), std::string::npos);
+  auto rm_parent = d_->Ctr({"snapshots", "rm", top});
+  EXPECT_NE(rm_parent.exit_code, 0);
+  EXPECT_NE(rm_parent.err.find("failed precondition"), std::string::npos) << rm_parent.err;
+  Ok({"snapshots", "commit", "work-done", "work"});
+  auto info = Ok({"snapshots", "info", "work-done"});
+  EXPECT_NE(info.out.find("\"Committed\""), std::string::npos) << info.out;
+  Ok({"snapshots", "rm", "work-done"});
+}
+
+TEST_F(PullIT, ImageRemoveSyncCollectsSnapshotsAndBlobs) {
+  Ok({"images", "pull", "--plain-http", registry_->Ref("multi")});
+  EXPECT_NE(Ok({"snapshots", "ls"}).out.find("Committed"), std::string::npos);
+  Ok({"images", "rm", "--sync", registry_->Ref("multi")});
+  EXPECT_EQ(Ok({"snapshots", "ls"}).out, "KEY PARENT KIND\n");
+  EXPECT_EQ(Ok({"content", "ls", "-q"}).out, "");
+  std::string snaps = d_->Root() + "/io.containerd.snapshotter.v1.overlayfs/snapshots";
+  auto left = Exec({"sh", "-c", "ls -A " + snaps + " | grep -v '^new-' | wc -l"});
+  EXPECT_EQ(left.out, "0\n") << "snapshot directories removed";
+}
+
+TEST_F(PullIT, OneHundredTwentyEightLayers) {
+  Ok({"images", "pull", "--plain-http", registry_->Ref("layers128")});
+  std::string top = TopChainId(*d_, registry_->Ref("layers128"), "overlayfs");
+  ASSERT_FALSE(top.empty());
+  Ok({"snapshots", "view", "v128", top});
+  ViewMount v(*d_, "overlayfs", "v128", d_->Dir() + "/mnt128");
+  ASSERT_TRUE(v.Ok()) << v.Error();
+  struct stat st {};
+  EXPECT_EQ(::stat(v.Path("l/0").c_str(), &st), 0) << "a file from the first layer";
+  EXPECT_EQ(::stat(v.Path("l/127").c_str(), &st), 0) << "a file from the last layer";
+}
+
+TEST_F(PullIT, MaliciousLayersAreRefused) {
+  std::string evil = std::string(BERTH_BUILD_DIR) + "/fixtures-evil";
+  auto built = Exec({std::string(BERTH_SOURCE_DIR) + "/tests/fixtures/build-evil.sh", evil});
+  ASSERT_EQ(built.exit_code, 0) << built.err;
+  ASSERT_TRUE(registry_->Push(evil + "/oci"));
+  std::string canary = "/tmp/berth-evil-canary";
+  (void)fs::RemoveAll(canary);
+  ASSERT_EQ(::mkdir(canary.c_str(), 0755), 0);
+  for (const char* tag : {"evil-dotdot", "evil-abs", "evil-symlink", "evil-hardlink", "evil-whiteout"}) {
+    SCOPED_TRACE(tag);
+    auto r = d_->Ctr({"images", "pull", "--plain-http", registry_->Ref(tag)});
+    EXPECT_NE(r.exit_code, 0) << "pull of a hostile layer must fail:\n" << r.out;
+    EXPECT_NE(r.err.find("apply layer"), std::string::npos) << r.err;
+    EXPECT_EQ(Exec({"ls", "-A", canary}).out, "") << "nothing written outside the root";
+    struct stat st {};
+    EXPECT_NE(::lstat("/berth-escape-abs", &st), 0);
+    EXPECT_NE(::lstat((d_->Root() + "/../escape-dotdot").c_str(), &st), 0);
+    EXPECT_EQ(Ok({"version"}).exit_code, 0) << "berthd keeps serving";
+  }
+  struct stat pw {};
+  EXPECT_EQ(::stat("/etc/passwd", &pw), 0);
+  (void)fs::RemoveAll(canary);
+}
+
+// btrfs on a loop device: the btrfs snapshotter only loads on a btrfs root.
+class BtrfsRoot {
+ public:
+  explicit BtrfsRoot(const std::string& dir) : dir_(dir) {
+    std::string img = dir + "/btrfs.img";
+    if (Exec({"truncate", "-s", "1G", img}).exit_code != 0) return;
+    if (Exec({"mkfs.btrfs", "-q", img}).exit_code != 0) {
+      error_ = "mkfs.btrfs failed";
+      return;
+    }
+    auto loop = Exec({"losetup", "-f", "--show", img});
+    if (loop.exit_code != 0) {
+      error_ = "no loop device: " + loop.err;
+      return;
+    }
+    loop_ = loop.out.substr(0, loop.out.find('\n'));
+    ::mkdir((dir + "/root").c_str(), 0711);
+    auto m = Exec({"mount", loop_, dir + "/root"});
+    if (m.exit_code != 0) {
+      error_ = "mount btrfs: " + m.err;
+      return;
+    }
+    mounted_ = true;
+  }
+  // Called before unmounting (stop the daemon that uses the filesystem).
+  std::function<void()> before_unmount;
+  ~BtrfsRoot() {
+    if (before_unmount) before_unmount();
+    if (mounted_) Exec({"umount", "-R", dir_ + "/root"});
+    if (!loop_.empty()) Exec({"losetup", "-d", loop_});
+  }
+  bool Ok() const { return mounted_; }
+  const std::string& Error() const { return error_; }
+
+ private:
+  std::string dir_;
+  std::string loop_;
+  std::string error_;
+  bool mounted_ = false;
+};
+
+TEST_F(PullIT, PullMultiBtrfs) {
+  d_->Stop();
+  auto bd = Daemon::Create();
+  BtrfsRoot root(bd->Dir());
+  if (!root.Ok()) GTEST_SKIP() << "cannot make a btrfs loop filesystem here: " << root.Error();
+  root.before_unmount = [this] { d_->Stop(); };
+  ASSERT_TRUE(bd->Start()) << bd->Log();
+  auto plugins = bd->Ctr({"plugins", "ls", "id==btrfs"});
+  ASSERT_NE(plugins.out.find(" ok"), std::string::npos) << plugins.out;
+  std::swap(d_, bd);  // d_ is the btrfs daemon now; `root` stops it before unmounting
+  PullAndCheck("btrfs");
+  Ok({"images", "rm", "--sync", registry_->Ref("multi")});
+}
+
+}  // namespace
+}  // namespace berth::testing
