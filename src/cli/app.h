@@ -58,5 +58,8 @@ void AddContentCommand(CLI::App& root, App& app);
 void AddImagesCommand(CLI::App& root, App& app);
 void AddLeasesCommand(CLI::App& root, App& app);
 void AddEventsCommand(CLI::App& root, App& app);
+void AddSnapshotsCommand(CLI::App& root, App& app);
+// `images mount` and `images unmount` (images_mount.cc), added to the images group.
+void AddImagesMountCommands(CLI::App* images, App& app);
 
 }  // namespace berth::cli

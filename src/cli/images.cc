@@ -443,6 +443,7 @@ void AddImagesCommand(CLI::App& root, App& app) {
       return LabelAction(app, *replace_all, *args);
     });
   }
+  AddImagesMountCommands(group, app);
 }
 
 }  // namespace berth::cli

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   berth::cli::AddImagesCommand(root, app);
   berth::cli::AddLeasesCommand(root, app);
   berth::cli::AddEventsCommand(root, app);
+  berth::cli::AddSnapshotsCommand(root, app);
 
   try {
     root.parse(argc, argv);

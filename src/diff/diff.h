@@ -6,6 +6,15 @@
 // Errors: NotImplemented for a media type it cannot process ("no processor for media-type"),
 // FailedPrecondition/InvalidArgument for a malformed or malicious layer (a path escaping the
 // root, a bad whiteout, ...), with the entry's name in the message.
+//
+// Deliberate difference from containerd: a tar entry that would escape the root is REFUSED, not
+// clamped into it. containerd cleans names and resolves symlinks chroot-like, so "../x", "/x",
+// a write through a symlink to "/tmp" and a hardlink to "../../etc/passwd" all land inside the
+// root; berth fails the apply with InvalidArgument naming the entry instead, and nothing outside
+// the root is ever touched (lookups are openat2 RESOLVE_BENEATH). Refused: absolute names, names
+// climbing out with "..", parents resolved through a symlink that leaves the root (absolute
+// targets included), hardlink targets that do any of these, whiteouts of "", "." or "..".
+// Details: diff/apply_tar.h.
 #include <string>
 #include <vector>
 
@@ -39,6 +48,12 @@ class Comparer {
   virtual Result<Descriptor> Compare(const Context& ctx, const std::vector<mount::Mount>& lower,
                                      const std::vector<mount::Mount>& upper,
                                      const CompareOptions& opts) = 0;
+};
+
+// What a differ plugin (io.containerd.differ.v1) registers: Instance::Of<diff::Differ>.
+struct Differ {
+  Applier* applier = nullptr;
+  Comparer* comparer = nullptr;
 };
 
 }  // namespace berth::diff

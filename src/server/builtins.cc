@@ -1,6 +1,7 @@
 #include "server/builtins.h"
 
 #include "content/plugin.h"
+#include "diff/plugin.h"
 #include "metadata/plugin.h"
 #include "services/plugins.h"
 #include "snapshots/plugin.h"
@@ -11,6 +12,7 @@ void RegisterBuiltins(plugin::Registry& registry) {
   content::RegisterPlugins(registry);
   snapshots::RegisterPlugins(registry);
   metadata::RegisterPlugins(registry);
+  diff::RegisterPlugins(registry);
   services::RegisterAll(registry);
 }
 

@@ -248,6 +248,14 @@ std::unique_ptr<Registry> Registry::Start() {
   return reg;
 }
 
+bool Registry::Push(const std::string& layout) {
+  auto push = Exec({std::string(BERTH_SOURCE_DIR) + "/tests/fixtures/registry.sh", "push",
+                    dir_.Path(), layout},
+                   "", std::chrono::seconds(300));
+  if (push.exit_code != 0) std::fprintf(stderr, "registry push failed: %s\n", push.err.c_str());
+  return push.exit_code == 0;
+}
+
 Registry::~Registry() {
   Exec({std::string(BERTH_SOURCE_DIR) + "/tests/fixtures/registry.sh", "stop", dir_.Path()}, "",
        std::chrono::seconds(60));

@@ -65,6 +65,8 @@ class Registry {
   ~Registry();
   const std::string& Addr() const { return addr_; }  // "127.0.0.1:PORT"
   std::string Ref(const std::string& tag) const { return addr_ + "/test/" + tag + ":latest"; }
+  // Pushes every tag of another OCI layout as ADDR/test/<tag>:latest.
+  bool Push(const std::string& layout);
 
  private:
   Registry(fs::TempDir dir, std::string addr) : dir_(std::move(dir)), addr_(std::move(addr)) {}
