@@ -9,20 +9,23 @@ namespace berth {
 Result<Digest> Digest::Parse(std::string_view text) {
   auto colon = text.find(':');
   if (colon == std::string_view::npos || colon == 0) {
-    return InvalidArgument(fmt::format("invalid digest {:?}: invalid checksum digest format", text));
+    return InvalidArgument(
+        fmt::format("invalid digest {:?}: invalid checksum digest format", text));
   }
   std::string_view alg = text.substr(0, colon);
   std::string_view hex = text.substr(colon + 1);
   if (alg != "sha256") {
-    return InvalidArgument(
-        fmt::format("invalid digest {:?}: unsupported digest algorithm (berth stores sha256)", text));
+    return InvalidArgument(fmt::format(
+        "invalid digest {:?}: unsupported digest algorithm (berth stores sha256)", text));
   }
   if (hex.size() != 64) {
-    return InvalidArgument(fmt::format("invalid digest {:?}: invalid checksum digest length", text));
+    return InvalidArgument(
+        fmt::format("invalid digest {:?}: invalid checksum digest length", text));
   }
   for (char c : hex) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-      return InvalidArgument(fmt::format("invalid digest {:?}: invalid checksum digest format", text));
+      return InvalidArgument(
+          fmt::format("invalid digest {:?}: invalid checksum digest format", text));
     }
   }
   return Digest(std::string(text));

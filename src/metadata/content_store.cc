@@ -61,16 +61,16 @@ class NamespacedWriter final : public content::Writer {
 
   berth::Status Write(std::string_view data) override {
     if (!w_) {
-      return FailedPrecondition(fmt::format(
-          "ref {:?}: content {} is already stored; commit to link it", ref_, shared_.digest.String()));
+      return FailedPrecondition(
+          fmt::format("ref {:?}: content {} is already stored; commit to link it", ref_,
+                      shared_.digest.String()));
     }
     return w_->Write(data);
   }
 
   berth::Digest Digest() const override { return w_ ? w_->Digest() : shared_.digest; }
 
-  berth::Status Commit(int64_t size, const berth::Digest& expected,
-                       const Labels& labels) override {
+  berth::Status Commit(int64_t size, const berth::Digest& expected, const Labels& labels) override {
     BERTH_TRY(labels::ValidateAll(labels));
     std::shared_lock gc(db_.GcLock());
     berth::Digest actual;
@@ -209,9 +209,9 @@ berth::Status ContentStore::Walk(const Context& ctx,
       if (!dgst) continue;
       BERTH_ASSIGN_OR_RETURN(auto info, ReadBlob(txn, ns, *dgst));
       if (!info) continue;
-      auto adaptor = filters::MakeAdaptor({{"digest", info->digest.String()},
-                                           {"size", std::to_string(info->size)}},
-                                          {{"labels", &info->labels}}, filters::EmptyField::kPresent);
+      auto adaptor = filters::MakeAdaptor(
+          {{"digest", info->digest.String()}, {"size", std::to_string(info->size)}},
+          {{"labels", &info->labels}}, filters::EmptyField::kPresent);
       if (filter.Match(adaptor)) infos.push_back(std::move(*info));
     }
     return Ok();
@@ -234,7 +234,7 @@ berth::Status ContentStore::Delete(const Context& ctx, const Digest& dgst) {
 }
 
 Result<std::unique_ptr<content::ReaderAt>> ContentStore::ReaderAt(const Context& ctx,
-                                                                 const Descriptor& desc) {
+                                                                  const Descriptor& desc) {
   BERTH_TRY(Info(ctx, desc.digest));
   return backend_.ReaderAt(ctx, desc);
 }
@@ -260,9 +260,10 @@ Result<content::Status> ContentStore::Status(const Context& ctx, const std::stri
                            .updated_at = info.created_at};
   }
   auto st = backend_.Status({}, *bref);
-  if (!st) return std::move(st).error().Is(Errc::kNotFound)
-                     ? Result<content::Status>(NotFound(fmt::format("reference {}", ref)))
-                     : Result<content::Status>(std::move(st).error());
+  if (!st)
+    return std::move(st).error().Is(Errc::kNotFound)
+               ? Result<content::Status>(NotFound(fmt::format("reference {}", ref)))
+               : Result<content::Status>(std::move(st).error());
   st->ref = ref;
   return st;
 }
@@ -305,7 +306,7 @@ berth::Status ContentStore::Abort(const Context& ctx, const std::string& ref) {
 }
 
 Result<std::unique_ptr<content::Writer>> ContentStore::Writer(const Context& ctx,
-                                                             const content::WriterOptions& opts) {
+                                                              const content::WriterOptions& opts) {
   if (opts.ref.empty()) return InvalidArgument("ref must not be empty");
   BERTH_ASSIGN_OR_RETURN(std::string ns, RequireNamespace(ctx));
   std::shared_lock gc(db_.GcLock());

@@ -25,13 +25,13 @@ class ContentStore final : public content::Store {
                      const std::vector<std::string>& filters) override;
   berth::Status Delete(const Context& ctx, const Digest& dgst) override;
   Result<std::unique_ptr<content::ReaderAt>> ReaderAt(const Context& ctx,
-                                                     const Descriptor& desc) override;
+                                                      const Descriptor& desc) override;
   Result<content::Status> Status(const Context& ctx, const std::string& ref) override;
   Result<std::vector<content::Status>> ListStatuses(
       const Context& ctx, const std::vector<std::string>& filters) override;
   berth::Status Abort(const Context& ctx, const std::string& ref) override;
   Result<std::unique_ptr<content::Writer>> Writer(const Context& ctx,
-                                                 const content::WriterOptions& opts) override;
+                                                  const content::WriterOptions& opts) override;
 
  private:
   Db& db_;

@@ -47,13 +47,12 @@ TEST_F(ContentStoreTest, LabelsUpdateAndWalkFilters) {
   ASSERT_TRUE(up) << up.error().ToString();
   EXPECT_EQ(up->labels, (Labels{{"k", "w"}}));
   std::vector<std::string> seen;
-  ASSERT_TRUE(cs_->Walk(
-      ctx,
-      [&](const content::Info& i) {
-        seen.push_back(i.digest.String());
-        return Ok();
-      },
-      {"labels.k==v"}));
+  ASSERT_TRUE(cs_->Walk(ctx,
+                        [&](const content::Info& i) {
+                          seen.push_back(i.digest.String());
+                          return Ok();
+                        },
+                        {"labels.k==v"}));
   EXPECT_EQ(seen, std::vector<std::string>{d1.String()});
   auto bad = cs_->Update(ctx, {.digest = d1}, {"size"});
   ASSERT_FALSE(bad);

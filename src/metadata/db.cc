@@ -24,9 +24,9 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& dir, content::Store* con
       return txn.Put({"version"}, std::to_string(kSchemaVersion));
     }
     if (*version != std::to_string(kSchemaVersion)) {
-      return FailedPrecondition(fmt::format(
-          "metadata schema version {} is not supported (this berthd uses {})", *version,
-          kSchemaVersion));
+      return FailedPrecondition(
+          fmt::format("metadata schema version {} is not supported (this berthd uses {})", *version,
+                      kSchemaVersion));
     }
     return Ok();
   }));

@@ -87,7 +87,7 @@ std::string EncodeTime(Timestamp t);
 Timestamp DecodeTime(std::string_view v);
 std::string EncodeLabels(const Labels& labels);
 Result<Labels> DecodeLabels(std::string_view v);
-Result<Labels> ReadLabels(const Txn& txn, const Key& key);  // absent = empty
+Result<Labels> ReadLabels(const Txn& txn, const Key& key);           // absent = empty
 Status WriteLabels(Txn& txn, const Key& key, const Labels& labels);  // empty = delete key
 
 // The namespace of a request, required ("namespace is required": FailedPrecondition).

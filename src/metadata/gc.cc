@@ -25,7 +25,7 @@ struct Node {
   enum class Kind { kContent, kSnapshot, kIngest };
   Kind kind;
   std::string ns;
-  std::string key;  // digest, "<snapshotter>/<key>", ingest ref
+  std::string key;    // digest, "<snapshotter>/<key>", ingest ref
   bool flat = false;  // reached through a flat lease: do not follow its label refs
 
   auto Tie() const { return std::tie(kind, ns, key); }
@@ -60,7 +60,8 @@ class Marker {
       BERTH_TRY(ScanLeases(ns, now));
       // Images: target and label refs.
       for (const auto& name : txn_.Children(NsKey(ns, {kBucketImages}))) {
-        BERTH_ASSIGN_OR_RETURN(auto digest, txn_.Get(NsKey(ns, {kBucketImages, name, "target", "digest"})));
+        BERTH_ASSIGN_OR_RETURN(auto digest,
+                               txn_.Get(NsKey(ns, {kBucketImages, name, "target", "digest"})));
         if (digest) Push({Node::Kind::kContent, ns, *digest});
         BERTH_ASSIGN_OR_RETURN(Labels labels,
                                ReadLabels(txn_, NsKey(ns, {kBucketImages, name, "labels"})));
@@ -77,8 +78,8 @@ class Marker {
       // Snapshots marked as roots.
       for (const auto& sn : txn_.Children(NsKey(ns, {kBucketSnapshots}))) {
         for (const auto& key : txn_.Children(NsKey(ns, {kBucketSnapshots, sn}))) {
-          BERTH_ASSIGN_OR_RETURN(Labels labels,
-                                 ReadLabels(txn_, NsKey(ns, {kBucketSnapshots, sn, key, "labels"})));
+          BERTH_ASSIGN_OR_RETURN(
+              Labels labels, ReadLabels(txn_, NsKey(ns, {kBucketSnapshots, sn, key, "labels"})));
           if (labels.count(std::string(kLabelGcRoot)) != 0) {
             Push({Node::Kind::kSnapshot, ns, sn + "/" + key});
           }
@@ -101,7 +102,8 @@ class Marker {
       std::vector<Node> refs;
       if (n.kind == Node::Kind::kContent && !n.flat) {
         BERTH_ASSIGN_OR_RETURN(
-            Labels labels, ReadLabels(txn_, NsKey(n.ns, {kBucketContent, "blob", n.key, "labels"})));
+            Labels labels,
+            ReadLabels(txn_, NsKey(n.ns, {kBucketContent, "blob", n.key, "labels"})));
         LabelRefs(n.ns, labels, refs);
       } else if (n.kind == Node::Kind::kSnapshot) {
         auto slash = n.key.find('/');
@@ -145,8 +147,10 @@ class Marker {
       if (auto it = labels.find(std::string(kLabelGcExpire)); it != labels.end()) {
         auto exp = ParseRfc3339(it->second);
         if (!exp) {
-          log::L().With("lease", id).With("namespace", ns).Info(
-              "ignoring invalid expiration value " + it->second);
+          log::L()
+              .With("lease", id)
+              .With("namespace", ns)
+              .Info("ignoring invalid expiration value " + it->second);
         } else if (now > *exp) {
           expired_.emplace(ns, id);
           continue;
@@ -219,8 +223,10 @@ Result<GcStats> GarbageCollect(Db& db) {
         }
         // Children lists may name removed snapshots: drop those entries.
         for (const auto& key : txn.Children(NsKey(ns, {kBucketSnapshots, sn}))) {
-          for (const auto& child : txn.Children(NsKey(ns, {kBucketSnapshots, sn, key, "children"}))) {
-            BERTH_ASSIGN_OR_RETURN(bool alive, txn.Exists(NsKey(ns, {kBucketSnapshots, sn, child})));
+          for (const auto& child :
+               txn.Children(NsKey(ns, {kBucketSnapshots, sn, key, "children"}))) {
+            BERTH_ASSIGN_OR_RETURN(bool alive,
+                                   txn.Exists(NsKey(ns, {kBucketSnapshots, sn, child})));
             if (!alive) {
               BERTH_TRY(txn.DeleteTree(NsKey(ns, {kBucketSnapshots, sn, key, "children", child})));
             }
@@ -232,8 +238,8 @@ Result<GcStats> GarbageCollect(Db& db) {
           BERTH_ASSIGN_OR_RETURN(auto bref,
                                  txn.Get(NsKey(ns, {kBucketContent, "ingests", ref, "ref"})));
           if (bref) live_brefs.insert(*bref);
-          BERTH_ASSIGN_OR_RETURN(
-              auto expected, txn.Get(NsKey(ns, {kBucketContent, "ingests", ref, "expected"})));
+          BERTH_ASSIGN_OR_RETURN(auto expected,
+                                 txn.Get(NsKey(ns, {kBucketContent, "ingests", ref, "expected"})));
           if (expected) live_digests.insert(*expected);
         } else {
           BERTH_TRY(txn.DeleteTree(NsKey(ns, {kBucketContent, "ingests", ref})));
@@ -247,13 +253,13 @@ Result<GcStats> GarbageCollect(Db& db) {
   // Backend: blobs and ingests nothing refers to any more.
   if (content::Store* backend = db.ContentBackend()) {
     std::vector<Digest> dead;
-    BERTH_TRY(backend->Walk(
-        {},
-        [&](const content::Info& info) -> Status {
-          if (live_digests.count(info.digest.String()) == 0) dead.push_back(info.digest);
-          return Ok();
-        },
-        {}));
+    BERTH_TRY(backend->Walk({},
+                            [&](const content::Info& info) -> Status {
+                              if (live_digests.count(info.digest.String()) == 0)
+                                dead.push_back(info.digest);
+                              return Ok();
+                            },
+                            {}));
     for (const auto& d : dead) {
       auto s = backend->Delete({}, d);
       if (s) {
@@ -278,13 +284,12 @@ Result<GcStats> GarbageCollect(Db& db) {
   for (const auto& [name, sn] : db.SnapshotBackends()) {
     std::vector<std::string> dead;
     const auto& live = live_snapshots[name];
-    BERTH_TRY(sn->Walk(
-        {},
-        [&](const snapshots::Info& info) -> Status {
-          if (live.count(info.name) == 0) dead.push_back(info.name);
-          return Ok();
-        },
-        {}));
+    BERTH_TRY(sn->Walk({},
+                       [&](const snapshots::Info& info) -> Status {
+                         if (live.count(info.name) == 0) dead.push_back(info.name);
+                         return Ok();
+                       },
+                       {}));
     for (bool progress = true; progress && !dead.empty();) {
       progress = false;
       for (auto it = dead.begin(); it != dead.end();) {

@@ -23,8 +23,8 @@ struct GcStats {
   size_t leases_removed = 0;
   size_t snapshot_records_removed = 0;
   size_t snapshots_removed = 0;  // backend snapshots
-  size_t blobs_removed = 0;    // backend files
-  size_t ingests_aborted = 0;  // backend ingests
+  size_t blobs_removed = 0;      // backend files
+  size_t ingests_aborted = 0;    // backend ingests
   std::chrono::nanoseconds duration{0};
 };
 

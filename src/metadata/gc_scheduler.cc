@@ -15,8 +15,8 @@ Result<GcSchedulerConfig> GcSchedulerConfig::FromToml(const toml::table& t) {
   GcSchedulerConfig c;
   if (auto v = t["pause_threshold"].value<double>()) c.pause_threshold = *v;
   if (c.pause_threshold <= 0 || c.pause_threshold > 0.5) {
-    return InvalidArgument(fmt::format(
-        "gc scheduler: pause_threshold {} must be in (0, 0.5]", c.pause_threshold));
+    return InvalidArgument(
+        fmt::format("gc scheduler: pause_threshold {} must be in (0, 0.5]", c.pause_threshold));
   }
   if (auto v = t["deletion_threshold"].value<int64_t>()) c.deletion_threshold = *v;
   if (auto v = t["mutation_threshold"].value<int64_t>()) c.mutation_threshold = *v;
@@ -54,8 +54,8 @@ void GcScheduler::OnMutation(bool dirty) {
   auto now = std::chrono::steady_clock::now();
   auto at = now + config_.schedule_delay;
   if (!triggered && last_duration_.count() > 0) {
-    auto budget = std::chrono::duration_cast<std::chrono::nanoseconds>(
-        last_duration_ / config_.pause_threshold);
+    auto budget = std::chrono::duration_cast<std::chrono::nanoseconds>(last_duration_ /
+                                                                       config_.pause_threshold);
     at = std::max(at, last_end_ + budget);
   }
   if (!next_ || at < *next_) next_ = at;
@@ -94,9 +94,9 @@ void GcScheduler::Loop(const std::stop_token& stop) {
       log::L()
           .With("d", std::to_string(stats->duration.count() / 1000) + "µs")
           .With("blobs", static_cast<long long>(stats->blobs_removed))
-          .With("records", static_cast<long long>(stats->content_records_removed +
-                                                  stats->ingest_records_removed +
-                                                  stats->leases_removed))
+          .With("records",
+                static_cast<long long>(stats->content_records_removed +
+                                       stats->ingest_records_removed + stats->leases_removed))
           .Debug("garbage collected");
     } else {
       log::L().WithError(stats.error()).Warn("garbage collection failed");

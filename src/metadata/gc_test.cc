@@ -27,13 +27,13 @@ TEST_F(GcTest, UnreferencedContentIsSwept) {
 TEST_F(GcTest, ImagesKeepTheirGraph) {
   Digest layer = Put("ns", "layer");
   Digest config = Put("ns", "config");
-  Digest manifest = Put("ns", "manifest", {{"containerd.io/gc.ref.content.l.0", layer.String()},
-                                           {"containerd.io/gc.ref.content.config", config.String()}});
+  Digest manifest = Put("ns", "manifest",
+                        {{"containerd.io/gc.ref.content.l.0", layer.String()},
+                         {"containerd.io/gc.ref.content.config", config.String()}});
   Digest unrelated = Put("ns", "unrelated");
   ImageStore images(*db_);
-  ASSERT_TRUE(images.Create({.ns = "ns"}, {.name = "img",
-                                           .target = {.media_type = "m", .digest = manifest,
-                                                      .size = 8}}));
+  ASSERT_TRUE(images.Create(
+      {.ns = "ns"}, {.name = "img", .target = {.media_type = "m", .digest = manifest, .size = 8}}));
   Collect();
   EXPECT_TRUE(Visible("ns", layer));
   EXPECT_TRUE(Visible("ns", config));

@@ -51,7 +51,8 @@ Status WriteImage(Txn& txn, const std::string& ns, const Image& img) {
 
 Status ValidateImage(const Image& img) {
   if (img.name.empty()) return InvalidArgument("image name must not be empty");
-  if (auto s = labels::ValidateAll(img.labels); !s) return std::move(s).error().Wrap("image.Labels");
+  if (auto s = labels::ValidateAll(img.labels); !s)
+    return std::move(s).error().Wrap("image.Labels");
   return ValidateTarget(img.target);
 }
 

@@ -42,8 +42,8 @@ class LeaseStore {
   // {"snapshots", snapshotter}.
   static Status AddToContextLease(Txn& txn, const Context& ctx, std::vector<std::string> kind,
                                   const std::string& id);
-  static Status RemoveFromContextLease(Txn& txn, const Context& ctx,
-                                       std::vector<std::string> kind, const std::string& id);
+  static Status RemoveFromContextLease(Txn& txn, const Context& ctx, std::vector<std::string> kind,
+                                       const std::string& id);
 
  private:
   Db& db_;

@@ -22,7 +22,8 @@ void RegisterPlugins(plugin::Registry& registry) {
         BERTH_ASSIGN_OR_RETURN(auto* content, ic.GetSingle<content::Store>(plugin::kContent));
         std::string dir = ic.Root() + "/meta.lmdb";
         std::map<std::string, snapshots::Snapshotter*> snapshotters;
-        for (const auto& [id, sn] : ic.Plugins().GetAll<snapshots::Snapshotter>(plugin::kSnapshot)) {
+        for (const auto& [id, sn] :
+             ic.Plugins().GetAll<snapshots::Snapshotter>(plugin::kSnapshot)) {
           snapshotters.emplace(id, sn);
         }
         BERTH_ASSIGN_OR_RETURN(auto db, Db::Open(dir, content, std::move(snapshotters)));

@@ -25,10 +25,14 @@ Labels Inherited(const Labels& labels) {
 // The kind as filters spell it ("active", "view", "committed").
 std::string KindFilterValue(snapshots::Kind k) {
   switch (k) {
-    case snapshots::Kind::kActive: return "active";
-    case snapshots::Kind::kView: return "view";
-    case snapshots::Kind::kCommitted: return "committed";
-    case snapshots::Kind::kUnknown: return "unknown";
+    case snapshots::Kind::kActive:
+      return "active";
+    case snapshots::Kind::kView:
+      return "view";
+    case snapshots::Kind::kCommitted:
+      return "committed";
+    case snapshots::Kind::kUnknown:
+      return "unknown";
   }
   return "unknown";
 }
@@ -41,7 +45,11 @@ Result<snapshots::Info> SnapshotStore::Stat(const Context& ctx, const std::strin
   snapshots::Info info{.name = key};
   BERTH_TRY(db_.View([&](const Txn& txn) -> Status {
     Key k = NsKey(ns, {kBucketSnapshots, name_, key});
-    BERTH_ASSIGN_OR_RETURN(bkey, txn.Get([&] { Key c = k; c.push_back("name"); return c; }()));
+    BERTH_ASSIGN_OR_RETURN(bkey, txn.Get([&] {
+      Key c = k;
+      c.push_back("name");
+      return c;
+    }()));
     if (!bkey) return NotFound(fmt::format("snapshot {} does not exist", key));
     auto get = [&](const char* field) -> Result<std::optional<std::string>> {
       Key c = k;
@@ -123,8 +131,7 @@ Result<std::vector<mount::Mount>> SnapshotStore::Mounts(const Context& ctx,
   return backend_.Mounts({}, bkey);
 }
 
-Result<std::vector<mount::Mount>> SnapshotStore::Prepare(const Context& ctx,
-                                                         const std::string& key,
+Result<std::vector<mount::Mount>> SnapshotStore::Prepare(const Context& ctx, const std::string& key,
                                                          const std::string& parent,
                                                          const Labels& labels) {
   return Create(ctx, key, parent, labels, false);
@@ -136,8 +143,7 @@ Result<std::vector<mount::Mount>> SnapshotStore::View(const Context& ctx, const 
   return Create(ctx, key, parent, labels, true);
 }
 
-Result<std::vector<mount::Mount>> SnapshotStore::Create(const Context& ctx,
-                                                        const std::string& key,
+Result<std::vector<mount::Mount>> SnapshotStore::Create(const Context& ctx, const std::string& key,
                                                         const std::string& parent,
                                                         const Labels& labels, bool readonly) {
   BERTH_ASSIGN_OR_RETURN(std::string ns, RequireNamespace(ctx));
@@ -151,7 +157,8 @@ Result<std::vector<mount::Mount>> SnapshotStore::Create(const Context& ctx,
     BERTH_ASSIGN_OR_RETURN(bool exists, txn.Exists(NsKey(ns, {kBucketSnapshots, name_, key})));
     if (exists) return AlreadyExists(fmt::format("snapshot {:?}", key));
     if (!parent.empty()) {
-      BERTH_ASSIGN_OR_RETURN(auto pb, txn.Get(NsKey(ns, {kBucketSnapshots, name_, parent, "name"})));
+      BERTH_ASSIGN_OR_RETURN(auto pb,
+                             txn.Get(NsKey(ns, {kBucketSnapshots, name_, parent, "name"})));
       if (!pb) return NotFound(fmt::format("parent snapshot {} does not exist", parent));
       bparent = *pb;
     }
@@ -163,7 +170,8 @@ Result<std::vector<mount::Mount>> SnapshotStore::Create(const Context& ctx,
                          : backend_.Prepare({}, bkey, bparent, Inherited(labels));
   if (!mounts) {
     if (mounts.error().Is(Errc::kAlreadyExists)) {
-      return Unknown(fmt::format("unexpected error from snapshotter: {}", mounts.error().ToString()));
+      return Unknown(
+          fmt::format("unexpected error from snapshotter: {}", mounts.error().ToString()));
     }
     return std::move(mounts).error();
   }
@@ -178,7 +186,8 @@ Result<std::vector<mount::Mount>> SnapshotStore::Create(const Context& ctx,
       return txn.Put(c, v);
     };
     if (!parent.empty()) {
-      BERTH_ASSIGN_OR_RETURN(auto pb, txn.Get(NsKey(ns, {kBucketSnapshots, name_, parent, "name"})));
+      BERTH_ASSIGN_OR_RETURN(auto pb,
+                             txn.Get(NsKey(ns, {kBucketSnapshots, name_, parent, "name"})));
       if (!pb || *pb != bparent) {
         return NotFound(fmt::format("parent snapshot {} does not exist", parent));
       }
@@ -218,7 +227,8 @@ Status SnapshotStore::Commit(const Context& ctx, const std::string& name, const 
     bkey = *kb;
     BERTH_ASSIGN_OR_RETURN(auto p, txn.Get(NsKey(ns, {kBucketSnapshots, name_, key, "parent"})));
     parent = p.value_or("");
-    BERTH_ASSIGN_OR_RETURN(merged, ReadLabels(txn, NsKey(ns, {kBucketSnapshots, name_, key, "labels"})));
+    BERTH_ASSIGN_OR_RETURN(merged,
+                           ReadLabels(txn, NsKey(ns, {kBucketSnapshots, name_, key, "labels"})));
     for (const auto& [k, v] : labels) merged[k] = v;
     BERTH_ASSIGN_OR_RETURN(uint64_t seq, Db::NextSequence(txn));
     bname = fmt::format("{}/{}/{}", ns, seq, name);
@@ -258,12 +268,14 @@ Status SnapshotStore::Commit(const Context& ctx, const std::string& name, const 
 Status SnapshotStore::Remove(const Context& ctx, const std::string& key) {
   BERTH_ASSIGN_OR_RETURN(std::string ns, RequireNamespace(ctx));
   BERTH_TRY(db_.Update([&](Txn& txn) -> Status {
-    BERTH_ASSIGN_OR_RETURN(bool exists, txn.Exists(NsKey(ns, {kBucketSnapshots, name_, key, "name"})));
+    BERTH_ASSIGN_OR_RETURN(bool exists,
+                           txn.Exists(NsKey(ns, {kBucketSnapshots, name_, key, "name"})));
     if (!exists) return NotFound(fmt::format("snapshot {} does not exist", key));
     BERTH_ASSIGN_OR_RETURN(bool has_children,
                            txn.Exists(NsKey(ns, {kBucketSnapshots, name_, key, "children"})));
     if (has_children) return FailedPrecondition("cannot remove snapshot with child");
-    BERTH_ASSIGN_OR_RETURN(auto parent, txn.Get(NsKey(ns, {kBucketSnapshots, name_, key, "parent"})));
+    BERTH_ASSIGN_OR_RETURN(auto parent,
+                           txn.Get(NsKey(ns, {kBucketSnapshots, name_, key, "parent"})));
     if (parent) {
       BERTH_TRY(txn.DeleteTree(NsKey(ns, {kBucketSnapshots, name_, *parent, "children", key})));
     }
@@ -289,8 +301,9 @@ Status SnapshotStore::Walk(const Context& ctx,
     auto info = Stat(ctx, key);
     if (!info) continue;  // removed meanwhile, or its backend snapshot is gone
     std::string kind = KindFilterValue(info->kind);
-    auto adaptor = filters::MakeAdaptor({{"name", info->name}, {"parent", info->parent}, {"kind", kind}},
-                                        {{"labels", &info->labels}}, filters::EmptyField::kPresent);
+    auto adaptor =
+        filters::MakeAdaptor({{"name", info->name}, {"parent", info->parent}, {"kind", kind}},
+                             {{"labels", &info->labels}}, filters::EmptyField::kPresent);
     if (filter.Match(adaptor)) infos.push_back(std::move(*info));
   }
   for (const auto& info : infos) BERTH_TRY(fn(info));

@@ -28,8 +28,7 @@ class SnapshotStore final : public snapshots::Snapshotter {
                                             const std::string& parent,
                                             const Labels& labels) override;
   Result<std::vector<mount::Mount>> View(const Context& ctx, const std::string& key,
-                                         const std::string& parent,
-                                         const Labels& labels) override;
+                                         const std::string& parent, const Labels& labels) override;
   Status Commit(const Context& ctx, const std::string& name, const std::string& key,
                 const Labels& labels) override;
   Status Remove(const Context& ctx, const std::string& key) override;

@@ -116,8 +116,8 @@ class ReadReactor final : public grpc::ServerWriteReactor<api::ReadContentRespon
 
 // Write: the STAT/WRITE/COMMIT protocol; each request is handled on the pool, then answered,
 // then the next one is read.
-class WriteReactor final : public grpc::ServerBidiReactor<api::WriteContentRequest,
-                                                          api::WriteContentResponse> {
+class WriteReactor final
+    : public grpc::ServerBidiReactor<api::WriteContentRequest, api::WriteContentResponse> {
  public:
   WriteReactor(content::Store& store, Result<Context> ctx) : store_(store), ctx_(std::move(ctx)) {
     if (!ctx_) {
@@ -170,8 +170,8 @@ class WriteReactor final : public grpc::ServerBidiReactor<api::WriteContentReque
         BERTH_ASSIGN_OR_RETURN(expected_, ParseDigest(req_.expected()));
       }
       BERTH_ASSIGN_OR_RETURN(
-          writer_, store_.Writer(*ctx_, {.ref = ref_,
-                                         .desc = {.digest = expected_, .size = total_}}));
+          writer_,
+          store_.Writer(*ctx_, {.ref = ref_, .desc = {.digest = expected_, .size = total_}}));
     } else if (!req_.ref().empty() && req_.ref() != ref_) {
       return InvalidArgument(
           fmt::format("changing ref from {:?} to {:?} not allowed", ref_, req_.ref()));
@@ -195,8 +195,8 @@ class WriteReactor final : public grpc::ServerBidiReactor<api::WriteContentReque
       case api::COMMIT: {
         if (req_.offset() > 0) {
           if (req_.offset() != ws.offset) {
-            return OutOfRange(fmt::format("write @{} must occur at current offset {}",
-                                          req_.offset(), ws.offset));
+            return OutOfRange(
+                fmt::format("write @{} must occur at current offset {}", req_.offset(), ws.offset));
           }
         } else if (req_.offset() == 0 && ws.offset > 0 && !req_.data().empty()) {
           BERTH_TRY(writer_->Truncate(0));
@@ -222,7 +222,8 @@ class WriteReactor final : public grpc::ServerBidiReactor<api::WriteContentReque
         return Ok();
       }
       default:
-        return InvalidArgument(fmt::format("unknown write action {}", static_cast<int>(req_.action())));
+        return InvalidArgument(
+            fmt::format("unknown write action {}", static_cast<int>(req_.action())));
     }
   }
 
@@ -384,7 +385,8 @@ void RegisterContent(plugin::Registry& registry) {
                   BERTH_ASSIGN_OR_RETURN(auto* db, ic.GetSingle<metadata::Db>(plugin::kMetadata));
                   // Registered as the content::Store interface: the differ and others find the
                   // namespaced store by that type.
-                  std::shared_ptr<content::Store> store = std::make_shared<metadata::ContentStore>(*db);
+                  std::shared_ptr<content::Store> store =
+                      std::make_shared<metadata::ContentStore>(*db);
                   return plugin::Instance::Of<content::Store>(std::move(store));
                 }});
   registry.Add({.type = plugin::kGrpc,

@@ -25,8 +25,8 @@ std::vector<mount::Mount> FromProto(const Repeated& in) {
 }
 
 Result<Descriptor> FromProto(const containerd::types::Descriptor& in) {
-  Descriptor d{.media_type = in.media_type(), .size = in.size(),
-               .annotations = ToMap(in.annotations())};
+  Descriptor d{
+      .media_type = in.media_type(), .size = in.size(), .annotations = ToMap(in.annotations())};
   BERTH_ASSIGN_OR_RETURN(d.digest, Digest::Parse(in.digest()));
   return d;
 }
@@ -63,11 +63,11 @@ class DiffService final : public api::Diff::CallbackService {
       BERTH_TRY(ctx);
       if (differ_.comparer == nullptr) return NotImplemented("no differ can compute layers");
       BERTH_ASSIGN_OR_RETURN(
-          Descriptor d, differ_.comparer->Compare(*ctx, FromProto(req->left()),
-                                                  FromProto(req->right()),
-                                                  {.media_type = req->media_type(),
-                                                   .ref = req->ref(),
-                                                   .labels = ToMap(req->labels())}));
+          Descriptor d,
+          differ_.comparer->Compare(*ctx, FromProto(req->left()), FromProto(req->right()),
+                                    {.media_type = req->media_type(),
+                                     .ref = req->ref(),
+                                     .labels = ToMap(req->labels())}));
       ToProto(d, resp->mutable_diff());
       return Ok();
     });
@@ -94,15 +94,17 @@ void RegisterDiff(plugin::Registry& registry) {
                   if (it == all.end()) {
                     return NotFound(fmt::format("differ {:?} is not loaded", name));
                   }
-                  return plugin::Instance::Of<diff::Differ>(std::make_shared<diff::Differ>(*it->second));
+                  return plugin::Instance::Of<diff::Differ>(
+                      std::make_shared<diff::Differ>(*it->second));
                 }});
-  registry.Add({.type = plugin::kGrpc,
-                .id = "diff",
-                .requires_types = {plugin::kService},
-                .init = [](plugin::InitContext& ic) -> Result<plugin::Instance> {
-                  BERTH_ASSIGN_OR_RETURN(auto* differ, ic.GetSingle<diff::Differ>(plugin::kService));
-                  return plugin::Instance::Of<grpc::Service>(std::make_shared<DiffService>(*differ));
-                }});
+  registry.Add(
+      {.type = plugin::kGrpc,
+       .id = "diff",
+       .requires_types = {plugin::kService},
+       .init = [](plugin::InitContext& ic) -> Result<plugin::Instance> {
+         BERTH_ASSIGN_OR_RETURN(auto* differ, ic.GetSingle<diff::Differ>(plugin::kService));
+         return plugin::Instance::Of<grpc::Service>(std::make_shared<DiffService>(*differ));
+       }});
 }
 
 }  // namespace berth::services

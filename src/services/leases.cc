@@ -25,8 +25,7 @@ void ToProto(const metadata::Lease& in, api::Lease* out) {
 std::string GenerateLeaseId() {
   unsigned char b[3];
   RAND_bytes(b, sizeof b);
-  static constexpr char kB64[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   uint32_t v = (uint32_t{b[0]} << 16) | (uint32_t{b[1]} << 8) | b[2];
   std::string enc;
   for (int shift = 18; shift >= 0; shift -= 6) enc += kB64[(v >> shift) & 0x3f];
@@ -123,16 +122,15 @@ void RegisterLeases(plugin::Registry& registry) {
                   return plugin::Instance::Of<metadata::LeaseStore>(
                       std::make_shared<metadata::LeaseStore>(*db));
                 }});
-  registry.Add({.type = plugin::kGrpc,
-                .id = "leases",
-                .requires_types = {plugin::kService},
-                .init = [](plugin::InitContext& ic) -> Result<plugin::Instance> {
-                  BERTH_ASSIGN_OR_RETURN(auto* store,
-                                         ic.GetSingle<metadata::LeaseStore>(plugin::kService));
-                  auto* gc = ic.Plugins().Get<metadata::GcScheduler>(plugin::kGc);
-                  return plugin::Instance::Of<grpc::Service>(
-                      std::make_shared<LeasesService>(*store, gc));
-                }});
+  registry.Add(
+      {.type = plugin::kGrpc,
+       .id = "leases",
+       .requires_types = {plugin::kService},
+       .init = [](plugin::InitContext& ic) -> Result<plugin::Instance> {
+         BERTH_ASSIGN_OR_RETURN(auto* store, ic.GetSingle<metadata::LeaseStore>(plugin::kService));
+         auto* gc = ic.Plugins().Get<metadata::GcScheduler>(plugin::kGc);
+         return plugin::Instance::Of<grpc::Service>(std::make_shared<LeasesService>(*store, gc));
+       }});
 }
 
 }  // namespace berth::services

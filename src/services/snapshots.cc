@@ -42,82 +42,91 @@ class SnapshotsService final : public api::Snapshots::CallbackService {
   grpc::ServerUnaryReactor* Prepare(grpc::CallbackServerContext* rpc,
                                     const api::PrepareSnapshotRequest* req,
                                     api::PrepareSnapshotResponse* resp) override {
-    return Blocking(rpc, req->snapshotter(), [=, this](const Context& ctx, snapshots::Snapshotter& sn) -> Status {
-      BERTH_ASSIGN_OR_RETURN(auto mounts, sn.Prepare(ctx, req->key(), req->parent(), ToMap(req->labels())));
-      ToProto(mounts, resp->mutable_mounts());
-      containerd::events::SnapshotPrepare ev;
-      ev.set_key(req->key());
-      ev.set_parent(req->parent());
-      events_.Publish(ctx, "/snapshot/prepare", ev);
-      return Ok();
-    });
+    return Blocking(rpc, req->snapshotter(),
+                    [=, this](const Context& ctx, snapshots::Snapshotter& sn) -> Status {
+                      BERTH_ASSIGN_OR_RETURN(auto mounts, sn.Prepare(ctx, req->key(), req->parent(),
+                                                                     ToMap(req->labels())));
+                      ToProto(mounts, resp->mutable_mounts());
+                      containerd::events::SnapshotPrepare ev;
+                      ev.set_key(req->key());
+                      ev.set_parent(req->parent());
+                      events_.Publish(ctx, "/snapshot/prepare", ev);
+                      return Ok();
+                    });
   }
 
   grpc::ServerUnaryReactor* View(grpc::CallbackServerContext* rpc,
                                  const api::ViewSnapshotRequest* req,
                                  api::ViewSnapshotResponse* resp) override {
-    return Blocking(rpc, req->snapshotter(), [=](const Context& ctx, snapshots::Snapshotter& sn) -> Status {
-      BERTH_ASSIGN_OR_RETURN(auto mounts, sn.View(ctx, req->key(), req->parent(), ToMap(req->labels())));
-      ToProto(mounts, resp->mutable_mounts());
-      return Ok();
-    });
+    return Blocking(
+        rpc, req->snapshotter(), [=](const Context& ctx, snapshots::Snapshotter& sn) -> Status {
+          BERTH_ASSIGN_OR_RETURN(auto mounts,
+                                 sn.View(ctx, req->key(), req->parent(), ToMap(req->labels())));
+          ToProto(mounts, resp->mutable_mounts());
+          return Ok();
+        });
   }
 
   grpc::ServerUnaryReactor* Mounts(grpc::CallbackServerContext* rpc, const api::MountsRequest* req,
                                    api::MountsResponse* resp) override {
-    return Blocking(rpc, req->snapshotter(), [=](const Context& ctx, snapshots::Snapshotter& sn) -> Status {
-      BERTH_ASSIGN_OR_RETURN(auto mounts, sn.Mounts(ctx, req->key()));
-      ToProto(mounts, resp->mutable_mounts());
-      return Ok();
-    });
+    return Blocking(rpc, req->snapshotter(),
+                    [=](const Context& ctx, snapshots::Snapshotter& sn) -> Status {
+                      BERTH_ASSIGN_OR_RETURN(auto mounts, sn.Mounts(ctx, req->key()));
+                      ToProto(mounts, resp->mutable_mounts());
+                      return Ok();
+                    });
   }
 
   grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* rpc,
                                    const api::CommitSnapshotRequest* req,
                                    google::protobuf::Empty*) override {
-    return Blocking(rpc, req->snapshotter(), [=, this](const Context& ctx, snapshots::Snapshotter& sn) -> Status {
-      BERTH_TRY(sn.Commit(ctx, req->name(), req->key(), ToMap(req->labels())));
-      containerd::events::SnapshotCommit ev;
-      ev.set_key(req->key());
-      ev.set_name(req->name());
-      events_.Publish(ctx, "/snapshot/commit", ev);
-      return Ok();
-    });
+    return Blocking(rpc, req->snapshotter(),
+                    [=, this](const Context& ctx, snapshots::Snapshotter& sn) -> Status {
+                      BERTH_TRY(sn.Commit(ctx, req->name(), req->key(), ToMap(req->labels())));
+                      containerd::events::SnapshotCommit ev;
+                      ev.set_key(req->key());
+                      ev.set_name(req->name());
+                      events_.Publish(ctx, "/snapshot/commit", ev);
+                      return Ok();
+                    });
   }
 
   grpc::ServerUnaryReactor* Remove(grpc::CallbackServerContext* rpc,
                                    const api::RemoveSnapshotRequest* req,
                                    google::protobuf::Empty*) override {
-    return Blocking(rpc, req->snapshotter(), [=, this](const Context& ctx, snapshots::Snapshotter& sn) -> Status {
-      BERTH_TRY(sn.Remove(ctx, req->key()));
-      containerd::events::SnapshotRemove ev;
-      ev.set_key(req->key());
-      events_.Publish(ctx, "/snapshot/remove", ev);
-      return Ok();
-    });
+    return Blocking(rpc, req->snapshotter(),
+                    [=, this](const Context& ctx, snapshots::Snapshotter& sn) -> Status {
+                      BERTH_TRY(sn.Remove(ctx, req->key()));
+                      containerd::events::SnapshotRemove ev;
+                      ev.set_key(req->key());
+                      events_.Publish(ctx, "/snapshot/remove", ev);
+                      return Ok();
+                    });
   }
 
   grpc::ServerUnaryReactor* Stat(grpc::CallbackServerContext* rpc,
                                  const api::StatSnapshotRequest* req,
                                  api::StatSnapshotResponse* resp) override {
-    return Blocking(rpc, req->snapshotter(), [=](const Context& ctx, snapshots::Snapshotter& sn) -> Status {
-      BERTH_ASSIGN_OR_RETURN(auto info, sn.Stat(ctx, req->key()));
-      ToProto(info, resp->mutable_info());
-      return Ok();
-    });
+    return Blocking(rpc, req->snapshotter(),
+                    [=](const Context& ctx, snapshots::Snapshotter& sn) -> Status {
+                      BERTH_ASSIGN_OR_RETURN(auto info, sn.Stat(ctx, req->key()));
+                      ToProto(info, resp->mutable_info());
+                      return Ok();
+                    });
   }
 
   grpc::ServerUnaryReactor* Update(grpc::CallbackServerContext* rpc,
                                    const api::UpdateSnapshotRequest* req,
                                    api::UpdateSnapshotResponse* resp) override {
-    return Blocking(rpc, req->snapshotter(), [=](const Context& ctx, snapshots::Snapshotter& sn) -> Status {
-      snapshots::Info in{.name = req->info().name(), .labels = ToMap(req->info().labels())};
-      std::vector<std::string> paths(req->update_mask().paths().begin(),
-                                     req->update_mask().paths().end());
-      BERTH_ASSIGN_OR_RETURN(auto info, sn.Update(ctx, in, paths));
-      ToProto(info, resp->mutable_info());
-      return Ok();
-    });
+    return Blocking(
+        rpc, req->snapshotter(), [=](const Context& ctx, snapshots::Snapshotter& sn) -> Status {
+          snapshots::Info in{.name = req->info().name(), .labels = ToMap(req->info().labels())};
+          std::vector<std::string> paths(req->update_mask().paths().begin(),
+                                         req->update_mask().paths().end());
+          BERTH_ASSIGN_OR_RETURN(auto info, sn.Update(ctx, in, paths));
+          ToProto(info, resp->mutable_info());
+          return Ok();
+        });
   }
 
   grpc::ServerWriteReactor<api::ListSnapshotsResponse>* List(
@@ -147,20 +156,20 @@ class SnapshotsService final : public api::Snapshots::CallbackService {
 
   grpc::ServerUnaryReactor* Usage(grpc::CallbackServerContext* rpc, const api::UsageRequest* req,
                                   api::UsageResponse* resp) override {
-    return Blocking(rpc, req->snapshotter(), [=](const Context& ctx, snapshots::Snapshotter& sn) -> Status {
-      BERTH_ASSIGN_OR_RETURN(auto usage, sn.Usage(ctx, req->key()));
-      resp->set_size(usage.size);
-      resp->set_inodes(usage.inodes);
-      return Ok();
-    });
+    return Blocking(rpc, req->snapshotter(),
+                    [=](const Context& ctx, snapshots::Snapshotter& sn) -> Status {
+                      BERTH_ASSIGN_OR_RETURN(auto usage, sn.Usage(ctx, req->key()));
+                      resp->set_size(usage.size);
+                      resp->set_inodes(usage.inodes);
+                      return Ok();
+                    });
   }
 
   grpc::ServerUnaryReactor* Cleanup(grpc::CallbackServerContext* rpc,
                                     const api::CleanupRequest* req,
                                     google::protobuf::Empty*) override {
-    return Blocking(rpc, req->snapshotter(), [](const Context& ctx, snapshots::Snapshotter& sn) {
-      return sn.Cleanup(ctx);
-    });
+    return Blocking(rpc, req->snapshotter(),
+                    [](const Context& ctx, snapshots::Snapshotter& sn) { return sn.Cleanup(ctx); });
   }
 
  private:

@@ -26,7 +26,7 @@
 namespace berth::snapshots {
 
 enum class Kind { kUnknown = 0, kView = 1, kActive = 2, kCommitted = 3 };  // wire values
-std::string_view KindName(Kind k);  // "View", "Active", "Committed", "Unknown"
+std::string_view KindName(Kind k);   // "View", "Active", "Committed", "Unknown"
 Kind ParseKind(std::string_view s);  // case-insensitive
 
 struct Info {

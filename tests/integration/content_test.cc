@@ -162,9 +162,9 @@ TEST_F(ContentIT, BadInputGetsClearErrorsAndDaemonKeepsServing) {
   EXPECT_NE(wrong.exit_code, 0);
   EXPECT_NE(wrong.err.find("failed precondition"), std::string::npos) << wrong.err;
   // More data than the declared total.
-  auto oversize = Exec({"ctr", "-a", d_->Socket(), "content", "ingest", "--expected-size", "3",
-                        "too-big"},
-                       "0123456789");
+  auto oversize =
+      Exec({"ctr", "-a", d_->Socket(), "content", "ingest", "--expected-size", "3", "too-big"},
+           "0123456789");
   EXPECT_NE(oversize.exit_code, 0);
   EXPECT_NE(oversize.err.find("exceeds the expected total"), std::string::npos) << oversize.err;
   auto unknown_ref = Exec({"ctr", "-a", d_->Socket(), "content", "active"});
@@ -185,10 +185,10 @@ TEST_F(ContentIT, Kill9DuringLargeWriteLeavesNoPartialBlob) {
     std::memcpy(&data[i], &v, 8);
   }
   Digest dgst = Digest::FromBytes(data);
-  auto writer = Background::Start({"ctr", "-a", d_->Socket(), "content", "ingest",
-                                   "--expected-size", std::to_string(data.size()),
-                                   "--expected-digest", dgst.String(), "big-ref"},
-                                  d_->Dir() + "/ingest.out");
+  auto writer = Background::Start(
+      {"ctr", "-a", d_->Socket(), "content", "ingest", "--expected-size",
+       std::to_string(data.size()), "--expected-digest", dgst.String(), "big-ref"},
+      d_->Dir() + "/ingest.out");
   ASSERT_TRUE(writer);
   ASSERT_TRUE(writer->Write(std::string_view(data).substr(0, data.size() / 2)));
   // Wait until the daemon has stored part of it.
@@ -219,6 +219,35 @@ TEST_F(ContentIT, Kill9DuringLargeWriteLeavesNoPartialBlob) {
   EXPECT_NE(Ok({"content", "ls", "-q"}).out.find(dgst.String()), std::string::npos);
   auto get = Ok({"content", "get", dgst.String()});
   EXPECT_EQ(Digest::FromBytes(get.out), dgst);
+}
+
+TEST_F(ContentIT, CtrEventsShowsImageCreateAndDelete) {
+  std::string out = d_->Dir() + "/events.out";
+  auto events = Background::Start({"ctr", "-a", d_->Socket(), "events"}, out);
+  ASSERT_TRUE(events);
+  // Wait until the subscription is live: namespace events show up once it is.
+  bool live = false;
+  for (int i = 0; i < 100 && !live; ++i) {
+    Ok({"namespaces", "create", "sync-" + std::to_string(i)});
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    live = ReadText(out).find("/namespaces/create") != std::string::npos;
+  }
+  ASSERT_TRUE(live) << ReadText(out);
+  Ok({"images", "import", "--no-unpack", Fixtures() + "/busybox-oci.tar"});
+  Ok({"images", "rm", "docker.io/berth/busybox:latest"});
+  std::string text;
+  for (int i = 0; i < 100; ++i) {
+    text = ReadText(out);
+    if (text.find("/images/delete") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_NE(text.find("default /images/create {\"name\":\"docker.io/berth/busybox:latest\""),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("default /images/delete {\"name\":\"docker.io/berth/busybox:latest\"}"),
+            std::string::npos)
+      << text;
+  EXPECT_LT(text.find("/images/create"), text.find("/images/delete"));
 }
 
 }  // namespace

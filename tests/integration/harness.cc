@@ -142,7 +142,7 @@ RunResult Exec(const std::vector<std::string>& argv, const std::string& input,
 }
 
 std::unique_ptr<Background> Background::Start(const std::vector<std::string>& argv,
-                                               const std::string& out_path) {
+                                              const std::string& out_path) {
   ::signal(SIGPIPE, SIG_IGN);  // a child that died must not kill the test through its pipe
   int in[2];
   if (::pipe2(in, O_CLOEXEC) != 0) return nullptr;
@@ -213,9 +213,9 @@ void Background::Kill() {
 std::string Fixtures() {
   static const std::string dir = [] {
     std::string out = std::string(BERTH_BUILD_DIR) + "/fixtures";
-    auto r = Exec({std::string(BERTH_SOURCE_DIR) + "/tests/fixtures/build-images.sh", out,
-                   "--big-mib", "16"},
-                  "", std::chrono::seconds(600));
+    auto r = Exec(
+        {std::string(BERTH_SOURCE_DIR) + "/tests/fixtures/build-images.sh", out, "--big-mib", "16"},
+        "", std::chrono::seconds(600));
     if (r.exit_code != 0) {
       std::fprintf(stderr, "building fixtures failed:\n%s\n%s\n", r.out.c_str(), r.err.c_str());
       return std::string();
@@ -239,8 +239,8 @@ std::unique_ptr<Registry> Registry::Start() {
   std::string addr = start.out;
   while (!addr.empty() && (addr.back() == '\n' || addr.back() == ' ')) addr.pop_back();
   std::unique_ptr<Registry> reg(new Registry(std::move(*dir), addr));
-  auto push = Exec({script, "push", reg->dir_.Path(), fixtures + "/oci"}, "",
-                   std::chrono::seconds(300));
+  auto push =
+      Exec({script, "push", reg->dir_.Path(), fixtures + "/oci"}, "", std::chrono::seconds(300));
   if (push.exit_code != 0) {
     std::fprintf(stderr, "registry push failed: %s\n", push.err.c_str());
     return nullptr;
@@ -249,9 +249,9 @@ std::unique_ptr<Registry> Registry::Start() {
 }
 
 bool Registry::Push(const std::string& layout) {
-  auto push = Exec({std::string(BERTH_SOURCE_DIR) + "/tests/fixtures/registry.sh", "push",
-                    dir_.Path(), layout},
-                   "", std::chrono::seconds(300));
+  auto push = Exec(
+      {std::string(BERTH_SOURCE_DIR) + "/tests/fixtures/registry.sh", "push", dir_.Path(), layout},
+      "", std::chrono::seconds(300));
   if (push.exit_code != 0) std::fprintf(stderr, "registry push failed: %s\n", push.err.c_str());
   return push.exit_code == 0;
 }

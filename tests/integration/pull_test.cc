@@ -194,7 +194,8 @@ TEST_F(PullIT, MaliciousLayersAreRefused) {
   std::string canary = "/tmp/berth-evil-canary";
   (void)fs::RemoveAll(canary);
   ASSERT_EQ(::mkdir(canary.c_str(), 0755), 0);
-  for (const char* tag : {"evil-dotdot", "evil-abs", "evil-symlink", "evil-hardlink", "evil-whiteout"}) {
+  for (const char* tag :
+       {"evil-dotdot", "evil-abs", "evil-symlink", "evil-hardlink", "evil-whiteout"}) {
     SCOPED_TRACE(tag);
     auto r = d_->Ctr({"images", "pull", "--plain-http", registry_->Ref(tag)});
     EXPECT_NE(r.exit_code, 0) << "pull of a hostile layer must fail:\n" << r.out;
