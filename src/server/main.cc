@@ -69,6 +69,9 @@ int Serve(const Flags& flags) {
       .Info("starting berthd");
   berth::plugin::Registry registry;
   berth::server::RegisterBuiltins(registry);
+  if (auto st = berth::server::RegisterProxyPlugins(registry, config->proxy_plugins); !st) {
+    return Fail(st.error());
+  }
   auto server = berth::server::Server::Start(*config, registry);
   if (!server) {
     berth::log::L().WithError(server.error()).Error("berthd failed to start");

@@ -9,6 +9,7 @@
 #include <functional>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "harness.h"
 
@@ -264,6 +265,51 @@ TEST_F(PullIT, PullMultiBtrfs) {
   std::swap(d_, bd);  // d_ is the btrfs daemon now; `root` stops it before unmounting
   PullAndCheck("btrfs");
   Ok({"images", "rm", "--sync", registry_->Ref("multi")});
+}
+
+}  // namespace
+}  // namespace berth::testing
+
+namespace berth::testing {
+namespace {
+
+// A snapshotter in another process (berth-snapshotter, serving the snapshots API on a unix
+// socket), used by berthd through [proxy_plugins].
+TEST(ProxySnapshotterIT, CtrDrivesARemoteSnapshotter) {
+  auto dir = fs::TempDir::Create("berth-proxy-");
+  ASSERT_TRUE(dir);
+  std::string sock = dir->Path() + "/snap.sock";
+  auto server = Background::Start({BinPath("berth-snapshotter"), sock, dir->Path() + "/root", "native"},
+                                  dir->Path() + "/snapshotter.log");
+  ASSERT_TRUE(server);
+  for (int i = 0; i < 200 && ::access(sock.c_str(), F_OK) != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto d = Daemon::Create({.extra_config = "[proxy_plugins.remote]\n  type = \"snapshot\"\n"
+                                           "  address = \"" + sock + "\"\n"});
+  ASSERT_TRUE(d->Start()) << d->Log();
+  auto plugins = d->Ctr({"plugins", "ls", "id==remote"});
+  EXPECT_NE(plugins.out.find("io.containerd.snapshotter.v1    remote"), std::string::npos)
+      << plugins.out;
+  EXPECT_NE(plugins.out.find(" ok"), std::string::npos) << plugins.out;
+  auto sn = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"snapshots", "--snapshotter", "remote"});
+    auto r = d->Ctr(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r;
+  };
+  sn({"prepare", "base-active"});
+  sn({"commit", "base", "base-active"});
+  sn({"prepare", "child", "base"});
+  auto ls = sn({"ls"});
+  EXPECT_NE(ls.out.find("child"), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find("Committed"), std::string::npos) << ls.out;
+  auto rm_parent = d->Ctr({"snapshots", "--snapshotter", "remote", "rm", "base"});
+  EXPECT_NE(rm_parent.exit_code, 0);
+  EXPECT_NE(rm_parent.err.find("failed precondition"), std::string::npos) << rm_parent.err;
+  sn({"rm", "child"});
+  sn({"rm", "base"});
+  d->Stop();
 }
 
 }  // namespace
