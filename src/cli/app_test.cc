@@ -18,8 +18,8 @@ TEST(AppTest, ParsesGoDurations) {
 
 TEST(AppTest, LabelArgs) {
   auto l = LabelArgs({"ns1", "a=b", "c=", "d", "e=f=g"}, 1);
-  EXPECT_EQ(l,
-            (std::map<std::string, std::string>{{"a", "b"}, {"c", ""}, {"d", "true"}, {"e", "f=g"}}));
+  EXPECT_EQ(
+      l, (std::map<std::string, std::string>{{"a", "b"}, {"c", ""}, {"d", "true"}, {"e", "f=g"}}));
 }
 
 TEST(AppTest, FromGrpcKeepsText) {

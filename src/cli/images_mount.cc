@@ -156,7 +156,7 @@ Status MountAction(App& app, const MountFlags& flags, const std::vector<std::str
       return std::move(platform).error().Wrap(
           fmt::format("unable to parse platform {}", flags.platform));
     }
-    auto stub = images_api::Images::NewStub(leased.channel());
+    auto stub = images_api::Images::NewStub(leased.Channel());
     images_api::GetImageRequest req;
     req.set_name(ref);
     images_api::GetImageResponse resp;

@@ -399,11 +399,11 @@ Result<OciDescriptor> CreateDiff(const SnapshotClient& sn, const std::string& id
   auto run = [&]() -> Result<OciDescriptor> {
     if (info.kind() == snapshots_api::ACTIVE) {
       BERTH_ASSIGN_OR_RETURN(auto upper, sn.Mounts(id));
-      return DiffCompare(sn.session(), lower, upper, options);
+      return DiffCompare(sn.GetSession(), lower, upper, options);
     }
     std::string upper_key = fmt::format("{}-view-{}", id, NewUniqueId());
     BERTH_ASSIGN_OR_RETURN(auto upper, sn.View(upper_key, id));
-    auto result = DiffCompare(sn.session(), lower, upper, options);
+    auto result = DiffCompare(sn.GetSession(), lower, upper, options);
     (void)sn.Remove(upper_key);
     return result;
   };
@@ -460,7 +460,7 @@ Status UnpackAction(App& app, const std::string& snapshotter_flag,
   std::string digest = args.empty() ? std::string() : args[0];
   BERTH_TRY(ValidateDigest(digest));
   BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
-  auto stub = images_api::Images::NewStub(session.channel());
+  auto stub = images_api::Images::NewStub(session.Channel());
   images_api::ListImagesRequest req;
   images_api::ListImagesResponse resp;
   {

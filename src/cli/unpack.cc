@@ -110,7 +110,7 @@ std::string NewUniqueId() {
 }
 
 Result<std::string> CreateLease(const Session& session, const LeaseSpec& spec) {
-  auto stub = leases_api::Leases::NewStub(session.channel());
+  auto stub = leases_api::Leases::NewStub(session.Channel());
   leases_api::CreateRequest req;
   req.set_id(spec.id.empty() ? NewUniqueId() : spec.id);
   SetLabels(req.mutable_labels(), spec.labels);
@@ -126,7 +126,7 @@ Result<std::string> CreateLease(const Session& session, const LeaseSpec& spec) {
 }
 
 Status DeleteLease(const Session& session, const std::string& id, bool sync) {
-  auto stub = leases_api::Leases::NewStub(session.channel());
+  auto stub = leases_api::Leases::NewStub(session.Channel());
   leases_api::DeleteRequest req;
   req.set_id(id);
   req.set_sync(sync);
@@ -137,7 +137,7 @@ Status DeleteLease(const Session& session, const std::string& id, bool sync) {
 }
 
 Result<LeasedSession> WithLease(const Session& session) {
-  if (!session.lease().empty()) return LeasedSession{session, [] {}};
+  if (!session.Lease().empty()) return LeasedSession{session, [] {}};
   BERTH_ASSIGN_OR_RETURN(std::string id, CreateLease(session, LeaseSpec{}));
   Session leased = session.WithLease(id);
   return LeasedSession{leased, [leased, id] { (void)DeleteLease(leased, id); }};
@@ -146,7 +146,7 @@ Result<LeasedSession> WithLease(const Session& session) {
 // ---- Content ----
 
 Result<std::string> ReadContent(const Session& session, const OciDescriptor& desc) {
-  auto stub = content_api::Content::NewStub(session.channel());
+  auto stub = content_api::Content::NewStub(session.Channel());
   content_api::InfoRequest ireq;
   ireq.set_digest(desc.digest);
   content_api::InfoResponse iresp;
@@ -181,7 +181,7 @@ BlobReader ContentReader(const Session& session) {
 }
 
 Status CopyContent(const Session& session, const std::string& digest, std::FILE* out) {
-  auto stub = content_api::Content::NewStub(session.channel());
+  auto stub = content_api::Content::NewStub(session.Channel());
   content_api::InfoRequest ireq;
   ireq.set_digest(digest);
   content_api::InfoResponse iresp;
@@ -221,7 +221,7 @@ Status CopyContent(const Session& session, const std::string& digest, std::FILE*
 
 Status SetContentLabel(const Session& session, const std::string& digest, const std::string& key,
                        const std::string& value) {
-  auto stub = content_api::Content::NewStub(session.channel());
+  auto stub = content_api::Content::NewStub(session.Channel());
   content_api::UpdateRequest req;
   req.mutable_info()->set_digest(digest);
   if (!value.empty()) (*req.mutable_info()->mutable_labels())[key] = value;
@@ -238,7 +238,7 @@ SnapshotClient::SnapshotClient(Session session, std::string snapshotter)
     : session_(std::move(session)), snapshotter_(std::move(snapshotter)) {}
 
 Result<snapshots_api::Info> SnapshotClient::Stat(const std::string& key) const {
-  auto stub = snapshots_api::Snapshots::NewStub(session_.channel());
+  auto stub = snapshots_api::Snapshots::NewStub(session_.Channel());
   snapshots_api::StatSnapshotRequest req;
   req.set_snapshotter(snapshotter_);
   req.set_key(key);
@@ -251,7 +251,7 @@ Result<snapshots_api::Info> SnapshotClient::Stat(const std::string& key) const {
 Result<std::vector<mount::Mount>> SnapshotClient::Prepare(
     const std::string& key, const std::string& parent,
     const std::map<std::string, std::string>& labels) const {
-  auto stub = snapshots_api::Snapshots::NewStub(session_.channel());
+  auto stub = snapshots_api::Snapshots::NewStub(session_.Channel());
   snapshots_api::PrepareSnapshotRequest req;
   req.set_snapshotter(snapshotter_);
   req.set_key(key);
@@ -266,7 +266,7 @@ Result<std::vector<mount::Mount>> SnapshotClient::Prepare(
 Result<std::vector<mount::Mount>> SnapshotClient::View(
     const std::string& key, const std::string& parent,
     const std::map<std::string, std::string>& labels) const {
-  auto stub = snapshots_api::Snapshots::NewStub(session_.channel());
+  auto stub = snapshots_api::Snapshots::NewStub(session_.Channel());
   snapshots_api::ViewSnapshotRequest req;
   req.set_snapshotter(snapshotter_);
   req.set_key(key);
@@ -279,7 +279,7 @@ Result<std::vector<mount::Mount>> SnapshotClient::View(
 }
 
 Result<std::vector<mount::Mount>> SnapshotClient::Mounts(const std::string& key) const {
-  auto stub = snapshots_api::Snapshots::NewStub(session_.channel());
+  auto stub = snapshots_api::Snapshots::NewStub(session_.Channel());
   snapshots_api::MountsRequest req;
   req.set_snapshotter(snapshotter_);
   req.set_key(key);
@@ -291,7 +291,7 @@ Result<std::vector<mount::Mount>> SnapshotClient::Mounts(const std::string& key)
 
 Status SnapshotClient::Commit(const std::string& name, const std::string& key,
                               const std::map<std::string, std::string>& labels) const {
-  auto stub = snapshots_api::Snapshots::NewStub(session_.channel());
+  auto stub = snapshots_api::Snapshots::NewStub(session_.Channel());
   snapshots_api::CommitSnapshotRequest req;
   req.set_snapshotter(snapshotter_);
   req.set_name(name);
@@ -304,7 +304,7 @@ Status SnapshotClient::Commit(const std::string& name, const std::string& key,
 }
 
 Status SnapshotClient::Remove(const std::string& key) const {
-  auto stub = snapshots_api::Snapshots::NewStub(session_.channel());
+  auto stub = snapshots_api::Snapshots::NewStub(session_.Channel());
   snapshots_api::RemoveSnapshotRequest req;
   req.set_snapshotter(snapshotter_);
   req.set_key(key);
@@ -315,7 +315,7 @@ Status SnapshotClient::Remove(const std::string& key) const {
 }
 
 Result<SnapshotUsage> SnapshotClient::Usage(const std::string& key) const {
-  auto stub = snapshots_api::Snapshots::NewStub(session_.channel());
+  auto stub = snapshots_api::Snapshots::NewStub(session_.Channel());
   snapshots_api::UsageRequest req;
   req.set_snapshotter(snapshotter_);
   req.set_key(key);
@@ -327,7 +327,7 @@ Result<SnapshotUsage> SnapshotClient::Usage(const std::string& key) const {
 
 Result<snapshots_api::Info> SnapshotClient::Update(const snapshots_api::Info& info,
                                                    const std::vector<std::string>& paths) const {
-  auto stub = snapshots_api::Snapshots::NewStub(session_.channel());
+  auto stub = snapshots_api::Snapshots::NewStub(session_.Channel());
   snapshots_api::UpdateSnapshotRequest req;
   req.set_snapshotter(snapshotter_);
   *req.mutable_info() = info;
@@ -340,7 +340,7 @@ Result<snapshots_api::Info> SnapshotClient::Update(const snapshots_api::Info& in
 
 Status SnapshotClient::Walk(const std::function<Status(const snapshots_api::Info&)>& fn,
                             const std::vector<std::string>& filters) const {
-  auto stub = snapshots_api::Snapshots::NewStub(session_.channel());
+  auto stub = snapshots_api::Snapshots::NewStub(session_.Channel());
   snapshots_api::ListSnapshotsRequest req;
   req.set_snapshotter(snapshotter_);
   for (const auto& f : filters) req.add_filters(f);
@@ -364,9 +364,9 @@ Status SnapshotClient::Walk(const std::function<Status(const snapshots_api::Info
 
 Result<std::string> ResolveSnapshotterName(const Session& session, const std::string& name) {
   if (!name.empty()) return name;
-  auto stub = ns_api::Namespaces::NewStub(session.channel());
+  auto stub = ns_api::Namespaces::NewStub(session.Channel());
   ns_api::GetNamespaceRequest req;
-  req.set_name(session.app().Flags().ns);
+  req.set_name(session.CliApp().Flags().ns);
   ns_api::GetNamespaceResponse resp;
   auto ctx = session.Context();
   if (auto st = stub->Get(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
@@ -381,7 +381,7 @@ Result<std::string> ResolveSnapshotterName(const Session& session, const std::st
 
 Result<OciDescriptor> DiffApply(const Session& session, const OciDescriptor& layer,
                                 const std::vector<mount::Mount>& mounts) {
-  auto stub = diff_api::Diff::NewStub(session.channel());
+  auto stub = diff_api::Diff::NewStub(session.Channel());
   diff_api::ApplyRequest req;
   req.mutable_diff()->set_media_type(layer.media_type);
   req.mutable_diff()->set_digest(layer.digest);
@@ -396,7 +396,7 @@ Result<OciDescriptor> DiffApply(const Session& session, const OciDescriptor& lay
 Result<OciDescriptor> DiffCompare(const Session& session, const std::vector<mount::Mount>& lower,
                                   const std::vector<mount::Mount>& upper,
                                   const DiffOptions& options) {
-  auto stub = diff_api::Diff::NewStub(session.channel());
+  auto stub = diff_api::Diff::NewStub(session.Channel());
   diff_api::DiffRequest req;
   ToProto(lower, req.mutable_left());
   ToProto(upper, req.mutable_right());
@@ -418,7 +418,7 @@ namespace {
 Result<bool> UnpackLayer(const SnapshotClient& sn, const OciDescriptor& layer,
                          const std::string& diff_id, const std::string& parent,
                          const std::string& chain_id, const UnpackOptions& options) {
-  const Session& session = sn.session();
+  const Session& session = sn.GetSession();
   auto stat = sn.Stat(chain_id);
   if (stat) return false;
   if (!stat.error().Is(Errc::kNotFound)) {

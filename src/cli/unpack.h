@@ -36,10 +36,10 @@ class Session {
   // Connects through the app (Unavailable if berthd does not answer).
   static Result<Session> Open(App& app);
 
-  App& app() const { return *app_; }
-  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
-  const std::string& lease() const { return lease_; }
-  Session WithLease(std::string lease) const { return Session(*app_, channel_, std::move(lease)); }
+  App& CliApp() const { return *app_; }
+  const std::shared_ptr<grpc::Channel>& Channel() const { return channel_; }
+  const std::string& Lease() const { return lease_; }
+  Session WithLease(std::string lease) const { return {*app_, channel_, std::move(lease)}; }
   // A fresh context for one call.
   std::unique_ptr<grpc::ClientContext> Context() const;
 
@@ -101,8 +101,8 @@ class SnapshotClient {
  public:
   SnapshotClient(Session session, std::string snapshotter);
 
-  const std::string& snapshotter() const { return snapshotter_; }
-  const Session& session() const { return session_; }
+  const std::string& Name() const { return snapshotter_; }
+  const Session& GetSession() const { return session_; }
 
   Result<snapshots_api::Info> Stat(const std::string& key) const;
   Result<std::vector<mount::Mount>> Prepare(

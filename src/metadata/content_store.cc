@@ -99,9 +99,17 @@ class NamespacedWriter final : public content::Writer {
       actual = w_->Digest();
     }
     const std::string& ns = ctx_.ns;
-    return db_.Update([&](Txn& txn) -> berth::Status {
+    bool already = false;
+    BERTH_TRY(db_.Update([&](Txn& txn) -> berth::Status {
       BERTH_ASSIGN_OR_RETURN(auto existing, ReadBlob(txn, ns, actual));
-      if (existing) return AlreadyExists(fmt::format("content {}", actual.String()));
+      if (existing) {
+        // Committed meanwhile by another writer: still hold it in this request's lease and
+        // drop the ingest (as containerd), then report AlreadyExists.
+        already = true;
+        BERTH_TRY(LeaseStore::RemoveFromContextLease(txn, ctx_, {"ingests"}, ref_));
+        BERTH_TRY(LeaseStore::AddToContextLease(txn, ctx_, {"content"}, actual.String()));
+        return txn.DeleteTree(IngestKey(ns, ref_));
+      }
       Timestamp now = Now();
       BERTH_TRY(WriteBlob(txn, ns,
                           {.digest = actual,
@@ -112,7 +120,9 @@ class NamespacedWriter final : public content::Writer {
       BERTH_TRY(LeaseStore::RemoveFromContextLease(txn, ctx_, {"ingests"}, ref_));
       BERTH_TRY(LeaseStore::AddToContextLease(txn, ctx_, {"content"}, actual.String()));
       return txn.DeleteTree(IngestKey(ns, ref_));
-    });
+    }));
+    if (already) return AlreadyExists(fmt::format("content {}", actual.String()));
+    return Ok();
   }
 
   Result<content::Status> Status() const override {

@@ -123,6 +123,27 @@ TEST_F(ContentStoreTest, LeaseCollectsWhatItsRequestsCreate) {
   EXPECT_NE(w.error().ToString().find("lease does not exist"), std::string::npos);
 }
 
+TEST_F(ContentStoreTest, RacingCommitOfTheSameBlobStillJoinsTheLease) {
+  LeaseStore leases(*db_);
+  Context ctx{.ns = "ns", .lease = "l2"};
+  ASSERT_TRUE(leases.Create(ctx, "l2", {}));
+  // Two writers of the same bytes; the first commits while the second is open.
+  auto w1 = cs_->Writer({.ns = "ns"}, {.ref = "one"});
+  auto w2 = cs_->Writer(ctx, {.ref = "two"});
+  ASSERT_TRUE(w1 && w2);
+  ASSERT_TRUE((*w1)->Write("same"));
+  ASSERT_TRUE((*w2)->Write("same"));
+  ASSERT_TRUE((*w1)->Commit(4, Digest::FromBytes("same"), {}));
+  auto s = (*w2)->Commit(4, Digest::FromBytes("same"), {});
+  ASSERT_FALSE(s);
+  EXPECT_TRUE(s.error().Is(Errc::kAlreadyExists));
+  auto rs = leases.ListResources(ctx, "l2");
+  ASSERT_TRUE(rs);
+  ASSERT_EQ(rs->size(), 1u) << "the blob is held by the second writer's lease";
+  EXPECT_EQ((*rs)[0].type, "content");
+  EXPECT_FALSE(cs_->Status({.ns = "ns"}, "two")) << "its ingest is gone";
+}
+
 TEST_F(ContentStoreTest, DeleteRemovesRecordOnly) {
   Digest d = Put("ns", "bytes");
   ASSERT_TRUE(cs_->Delete({.ns = "ns"}, d));

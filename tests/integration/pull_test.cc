@@ -279,14 +279,16 @@ TEST(ProxySnapshotterIT, CtrDrivesARemoteSnapshotter) {
   auto dir = fs::TempDir::Create("berth-proxy-");
   ASSERT_TRUE(dir);
   std::string sock = dir->Path() + "/snap.sock";
-  auto server = Background::Start({BinPath("berth-snapshotter"), sock, dir->Path() + "/root", "native"},
-                                  dir->Path() + "/snapshotter.log");
+  auto server =
+      Background::Start({BinPath("berth-snapshotter"), sock, dir->Path() + "/root", "native"},
+                        dir->Path() + "/snapshotter.log");
   ASSERT_TRUE(server);
   for (int i = 0; i < 200 && ::access(sock.c_str(), F_OK) != 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   auto d = Daemon::Create({.extra_config = "[proxy_plugins.remote]\n  type = \"snapshot\"\n"
-                                           "  address = \"" + sock + "\"\n"});
+                                           "  address = \"" +
+                                           sock + "\"\n"});
   ASSERT_TRUE(d->Start()) << d->Log();
   auto plugins = d->Ctr({"plugins", "ls", "id==remote"});
   EXPECT_NE(plugins.out.find("io.containerd.snapshotter.v1    remote"), std::string::npos)
