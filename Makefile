@@ -34,9 +34,10 @@ unit-test: build
 integration-test: build
 	ctest --preset $(PRESET) --output-on-failure -L integration
 
-# The whole suite under ASan+UBSan.
+# The whole suite under ASan+UBSan (its own build tree; bin/ keeps pointing at $(PRESET)).
 asan-test: deps
-	$(MAKE) build PRESET=asan
+	cmake --preset asan
+	cmake --build --preset asan
 	ctest --preset asan --output-on-failure
 
 lint: deps $(BUILD_DIR)/build.ninja
