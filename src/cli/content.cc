@@ -12,6 +12,7 @@
 
 #include "cli/app.h"
 #include "cli/format.h"
+#include "cli/tabwriter.h"
 #include "common/log.h"
 
 namespace berth::cli {
@@ -222,7 +223,7 @@ void AddContentCommand(CLI::App& root, App& app) {
       api::ListStatusesResponse resp;
       auto ctx = app.NewContext();
       if (auto st = stub->ListStatuses(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
-      TabPaddedWriter tw(1, 8, 1);
+      auto tw = TabWriter::Tabs(1, 8, 1);
       tw.Write("REF\tSIZE\tAGE\t\n");
       for (const auto& s : resp.statuses()) {
         tw.Write(fmt::format("{}\t{}\t{}\t\n", s.ref(), HumanSize(static_cast<double>(s.offset())),
@@ -326,7 +327,7 @@ void AddContentCommand(CLI::App& root, App& app) {
       for (const auto& f : *filters) req.add_filters(f);
       auto ctx = app.NewContext();
       auto reader = stub->List(ctx.get(), req);
-      TabPaddedWriter tw(1, 8, 1);
+      auto tw = TabWriter::Tabs(1, 8, 1);
       if (!*quiet) tw.Write("DIGEST\tSIZE\tAGE\tLABELS\n");
       api::ListContentResponse resp;
       while (reader->Read(&resp)) {
@@ -355,7 +356,7 @@ void AddContentCommand(CLI::App& root, App& app) {
       BERTH_ASSIGN_OR_RETURN(auto stub, Stub(app));
       std::string object = args->empty() ? std::string() : (*args)[0];
       BERTH_TRY(ValidateDigest(object));
-      auto labels = CtrLabelArgs(*args, 1);
+      auto labels = LabelArgs(*args, 1);
       api::Info info;
       auto ctx = app.NewContext();
       if (labels.empty()) {

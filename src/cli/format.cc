@@ -83,20 +83,6 @@ std::string FormatRfc3339Local(int64_t unix_seconds) {
   return out + fmt::format("{}{:02}:{:02}", sign, offset / 3600, (offset % 3600) / 60);
 }
 
-std::map<std::string, std::string> CtrLabelArgs(const std::vector<std::string>& args, size_t from) {
-  std::map<std::string, std::string> labels;
-  for (size_t i = from; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto eq = a.find('=');
-    if (eq == std::string::npos) {
-      labels[a] = "true";
-    } else {
-      labels[a.substr(0, eq)] = a.substr(eq + 1);
-    }
-  }
-  return labels;
-}
-
 std::string JoinLabels(const std::map<std::string, std::string>& labels, std::string_view empty) {
   if (labels.empty()) return std::string(empty);
   std::string out;
@@ -165,70 +151,6 @@ Status ValidateDigest(std::string_view text) {
     }
   }
   return Ok();
-}
-
-void TabPaddedWriter::Write(std::string_view text) {
-  pending_.append(text);
-  size_t nl;
-  while ((nl = pending_.find('\n')) != std::string::npos) {
-    std::string line = pending_.substr(0, nl);
-    pending_.erase(0, nl + 1);
-    std::vector<std::string> cells;
-    size_t start = 0;
-    size_t tab;
-    while ((tab = line.find('\t', start)) != std::string::npos) {
-      cells.push_back(line.substr(start, tab - start));
-      start = tab + 1;
-    }
-    cells.push_back(line.substr(start));  // trailing text: not a cell
-    lines_.push_back(std::move(cells));
-  }
-}
-
-void TabPaddedWriter::WriteLines(size_t line0, size_t line1, std::string& out) {
-  for (size_t i = line0; i < line1; ++i) {
-    const auto& line = lines_[i];
-    for (size_t j = 0; j < line.size(); ++j) {
-      out += line[j];
-      if (j < widths_.size() && j + 1 < line.size()) {
-        int cell_width = (widths_[j] + tab_width_ - 1) / tab_width_ * tab_width_;
-        int pad = cell_width - TextWidth(line[j]);
-        int tabs = (pad + tab_width_ - 1) / tab_width_;
-        out.append(static_cast<size_t>(std::max(tabs, 0)), '\t');
-      }
-    }
-    out += '\n';
-  }
-}
-
-void TabPaddedWriter::Format(size_t line0, size_t line1, std::string& out) {
-  size_t column = widths_.size();
-  for (size_t cur = line0; cur < line1; ++cur) {
-    if (column + 1 >= lines_[cur].size()) continue;  // no cell in this column
-    WriteLines(line0, cur, out);
-    line0 = cur;
-    int width = min_width_;
-    for (; cur < line1; ++cur) {
-      const auto& line = lines_[cur];
-      if (column + 1 >= line.size()) break;
-      int w = TextWidth(line[column]) + padding_;
-      if (w > width) width = w;
-    }
-    widths_.push_back(width);
-    Format(line0, cur, out);
-    widths_.pop_back();
-    line0 = cur;
-    if (cur >= line1) break;
-  }
-  WriteLines(line0, line1, out);
-}
-
-std::string TabPaddedWriter::Flush() {
-  if (!pending_.empty()) Write("\n");
-  std::string out;
-  Format(0, lines_.size(), out);
-  lines_.clear();
-  return out;
 }
 
 // ---- Platforms ----

@@ -26,35 +26,12 @@ std::string HumanDuration(std::chrono::nanoseconds d);
 // Go's time.RFC3339 in the local zone: "2006-01-02T15:04:05Z07:00" ("Z" for a zero offset).
 std::string FormatRfc3339Local(int64_t unix_seconds);
 
-// ctr's commands.LabelArgs: "k=v" -> {k: v}, a bare "k" -> {k: "true"}.
-std::map<std::string, std::string> CtrLabelArgs(const std::vector<std::string>& args, size_t from);
 // "k=v" pairs sorted and joined by ","; `empty` when there are none.
 std::string JoinLabels(const std::map<std::string, std::string>& labels,
                        std::string_view empty = "");
 
 // go-digest's Digest.Validate, with its exact messages ("invalid checksum digest format", ...).
 Status ValidateDigest(std::string_view text);
-
-// Go's text/tabwriter with padchar '\t' (ctr's content tables): a column is as wide as its widest
-// cell plus padding, rounded up to a multiple of tab_width, and filled with tabs.
-class TabPaddedWriter {
- public:
-  TabPaddedWriter(int min_width, int tab_width, int padding)
-      : min_width_(min_width), tab_width_(tab_width), padding_(padding) {}
-  void Write(std::string_view text);
-  std::string Flush();
-
- private:
-  void Format(size_t line0, size_t line1, std::string& out);
-  void WriteLines(size_t line0, size_t line1, std::string& out);
-
-  int min_width_;
-  int tab_width_;
-  int padding_;
-  std::string pending_;
-  std::vector<std::vector<std::string>> lines_;
-  std::vector<int> widths_;
-};
 
 // ---- OCI image walks ----
 

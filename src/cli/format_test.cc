@@ -1,4 +1,6 @@
 #include "cli/format.h"
+#include "cli/app.h"
+#include "cli/tabwriter.h"
 
 #include <gtest/gtest.h>
 
@@ -62,7 +64,7 @@ TEST(FormatTest, Rfc3339LocalUsesZForUtc) {
 }
 
 TEST(FormatTest, CtrLabelArgsDefaultToTrue) {
-  auto l = CtrLabelArgs({"obj", "a=b", "c=", "d", "e=f=g"}, 1);
+  auto l = LabelArgs({"obj", "a=b", "c=", "d", "e=f=g"}, 1);
   EXPECT_EQ(
       l, (std::map<std::string, std::string>{{"a", "b"}, {"c", ""}, {"d", "true"}, {"e", "f=g"}}));
   EXPECT_EQ(JoinLabels(l), "a=b,c=,d=true,e=f=g");
@@ -85,13 +87,13 @@ TEST(FormatTest, ValidateDigestHasGoDigestMessages) {
 
 TEST(FormatTest, TabPaddedWriterMatchesGoTabwriterWithTabs) {
   // Go: tabwriter.NewWriter(out, 1, 8, 1, '\t', 0)
-  TabPaddedWriter tw(1, 8, 1);
+  auto tw = TabWriter::Tabs(1, 8, 1);
   tw.Write("DIGEST\tSIZE\tAGE\tLABELS\n");
   tw.Write("sha256:0123456789\t5B\t2 minutes\t-\n");
   EXPECT_EQ(tw.Flush(),
             "DIGEST\t\t\tSIZE\tAGE\t\tLABELS\n"
             "sha256:0123456789\t5B\t2 minutes\t-\n");
-  TabPaddedWriter active(1, 8, 1);
+  auto active = TabWriter::Tabs(1, 8, 1);
   active.Write("REF\tSIZE\tAGE\t\n");
   EXPECT_EQ(active.Flush(), "REF\tSIZE\tAGE\t\n");
 }

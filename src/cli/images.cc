@@ -295,7 +295,7 @@ Status LabelAction(App& app, bool replace_all, const std::vector<std::string>& a
   BERTH_ASSIGN_OR_RETURN(auto stub, Stub(app));
   std::string name = args.empty() ? std::string() : args[0];
   if (name.empty()) return Unknown("please specify an image");
-  auto labels = CtrLabelArgs(args, 1);
+  auto labels = LabelArgs(args, 1);
   images_api::UpdateImageRequest req;
   req.mutable_image()->set_name(name);
   for (const auto& [k, v] : labels) {

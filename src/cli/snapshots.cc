@@ -356,7 +356,7 @@ Status InfoAction(App& app, const Flags& flags, CLI::App* cmd,
 
 Status LabelAction(App& app, const Flags& flags, const std::vector<std::string>& args) {
   std::string key = args.empty() ? std::string() : args[0];
-  auto labels = CtrLabelArgs(args, 1);
+  auto labels = LabelArgs(args, 1);
   BERTH_ASSIGN_OR_RETURN(SnapshotClient sn, Snapshotter(app, flags.snapshotter));
   snapshots_api::Info info;
   info.set_name(key);
@@ -434,7 +434,7 @@ Status DiffAction(App& app, const Flags& flags, const DiffFlags& diff_flags,
   DiffOptions options;
   options.media_type = diff_flags.media_type;
   options.ref = diff_flags.ref;
-  options.labels = CtrLabelArgs(diff_flags.labels, 0);
+  options.labels = LabelArgs(diff_flags.labels, 0);
   if (diff_flags.keep) options.labels[kGcRootLabel] = NowUtcRfc3339();
   BERTH_ASSIGN_OR_RETURN(std::string name,
                          ResolveSnapshotterName(leased.session, flags.snapshotter));

@@ -35,8 +35,13 @@ void TabWriter::WriteLines(size_t line0, size_t line1, std::string& out) {
       const std::string& c = line[j];
       out += c;
       if (j < widths_.size() && j + 1 < line.size()) {
-        int pad = widths_[j] - TextWidth(c);
-        if (pad > 0) out.append(static_cast<size_t>(pad), ' ');
+        if (tab_width_ > 0) {
+          int cell_width = (widths_[j] + tab_width_ - 1) / tab_width_ * tab_width_;
+          int tabs = (cell_width - TextWidth(c) + tab_width_ - 1) / tab_width_;
+          if (tabs > 0) out.append(static_cast<size_t>(tabs), '\t');
+        } else if (int pad = widths_[j] - TextWidth(c); pad > 0) {
+          out.append(static_cast<size_t>(pad), ' ');
+        }
       }
     }
     out += '\n';

@@ -11,7 +11,14 @@ namespace berth::cli {
 
 class TabWriter {
  public:
+  // Pads cells with spaces (Go: padchar ' ').
   TabWriter(int min_width, int padding) : min_width_(min_width), padding_(padding) {}
+  // Pads cells with tabs (Go: padchar '\t'): cell widths round up to multiples of tab_width.
+  static TabWriter Tabs(int min_width, int tab_width, int padding) {
+    TabWriter w(min_width, padding);
+    w.tab_width_ = tab_width;
+    return w;
+  }
   // Appends text; lines end at '\n'.
   void Write(std::string_view text);
   // Formats everything written so far.
@@ -23,6 +30,7 @@ class TabWriter {
 
   int min_width_;
   int padding_;
+  int tab_width_ = 0;  // 0 = pad with spaces
   std::string pending_;
   std::vector<std::vector<std::string>> lines_;
   std::vector<int> widths_;
