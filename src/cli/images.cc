@@ -15,6 +15,7 @@
 #include "cli/app.h"
 #include "cli/format.h"
 #include "cli/tabwriter.h"
+#include "cli/unpack.h"
 #include "common/log.h"
 
 namespace berth::cli {
@@ -38,7 +39,7 @@ Result<std::unique_ptr<images_api::Images::Stub>> Stub(App& app) {
 class ContentProvider {
  public:
   ContentProvider(App& app, std::shared_ptr<grpc::Channel> channel)
-      : app_(app), stub_(content_api::Content::NewStub(channel)) {}
+      : app_(app), channel_(channel), stub_(content_api::Content::NewStub(channel)) {}
 
   Status Stat(const OciDescriptor& desc) {
     auto info = Info(desc.digest);
@@ -46,27 +47,9 @@ class ContentProvider {
     return Ok();
   }
 
+  // Info for the size, then the Read stream (unpack.h's reader).
   Result<std::string> ReadBlob(const OciDescriptor& desc) {
-    BERTH_ASSIGN_OR_RETURN(int64_t size, Info(desc.digest));
-    std::string out;
-    if (size <= 0) return out;
-    out.reserve(static_cast<size_t>(size));
-    content_api::ReadContentRequest req;
-    req.set_digest(desc.digest);
-    req.set_size(size);
-    auto ctx = app_.NewContext();
-    auto reader = stub_->Read(ctx.get(), req);
-    content_api::ReadContentResponse resp;
-    while (static_cast<int64_t>(out.size()) < size && reader->Read(&resp)) out += resp.data();
-    if (static_cast<int64_t>(out.size()) >= size) {
-      ctx->TryCancel();
-      (void)reader->Finish();
-      out.resize(static_cast<size_t>(size));
-      return out;
-    }
-    grpc::Status st = reader->Finish();
-    if (!st.ok()) return FromGrpc(st);
-    return Unknown("unexpected EOF");
+    return ReadContent(Session(app_, channel_), desc);
   }
 
   BlobReader Reader() {
@@ -87,6 +70,7 @@ class ContentProvider {
   }
 
   App& app_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<content_api::Content::Stub> stub_;
 };
 
