@@ -35,40 +35,6 @@ void ToProto(const content::Status& in, api::Status* out) {
 
 Result<Digest> ParseDigest(const std::string& text) { return Digest::Parse(text); }
 
-// Server stream of pre-built messages, sent one after another.
-template <class Msg>
-class QueueWriter final : public grpc::ServerWriteReactor<Msg> {
- public:
-  QueueWriter() = default;
-  void Start(Result<std::vector<Msg>> msgs) {
-    if (!msgs) {
-      this->Finish(ToGrpc(msgs.error()));
-      return;
-    }
-    msgs_ = std::move(*msgs);
-    Next();
-  }
-  void OnWriteDone(bool ok) override {
-    if (!ok) {
-      this->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
-      return;
-    }
-    Next();
-  }
-  void OnDone() override { delete this; }
-
- private:
-  void Next() {
-    if (i_ >= msgs_.size()) {
-      this->Finish(grpc::Status::OK);
-      return;
-    }
-    this->StartWrite(&msgs_[i_++]);
-  }
-  std::vector<Msg> msgs_;
-  size_t i_ = 0;
-};
-
 // Read: chunks read on the pool, one write in flight.
 class ReadReactor final : public grpc::ServerWriteReactor<api::ReadContentResponse> {
  public:

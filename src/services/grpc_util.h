@@ -6,6 +6,8 @@
 
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/context.h"
 #include "common/errdefs.h"
@@ -42,5 +44,42 @@ grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* rpc, Fn&& fn) {
   reactor->Finish(ToGrpc(status));
   return reactor;
 }
+
+// Streams a list of messages computed up front, one write in flight; a failed computation
+// finishes the call with its error. Deletes itself when gRPC is done with it.
+//   auto* w = new QueueWriter<api::ListContentResponse>();
+//   PostBlocking([w] { w->Start(ComputeBatches()); });
+//   return w;
+template <class Msg>
+class QueueWriter final : public grpc::ServerWriteReactor<Msg> {
+ public:
+  void Start(Result<std::vector<Msg>> msgs) {
+    if (!msgs) {
+      this->Finish(ToGrpc(msgs.error()));
+      return;
+    }
+    msgs_ = std::move(*msgs);
+    Next();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      this->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+      return;
+    }
+    Next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Next() {
+    if (i_ >= msgs_.size()) {
+      this->Finish(grpc::Status::OK);
+      return;
+    }
+    this->StartWrite(&msgs_[i_++]);
+  }
+  std::vector<Msg> msgs_;
+  size_t i_ = 0;
+};
 
 }  // namespace berth::services

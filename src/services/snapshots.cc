@@ -131,7 +131,7 @@ class SnapshotsService final : public api::Snapshots::CallbackService {
 
   grpc::ServerWriteReactor<api::ListSnapshotsResponse>* List(
       grpc::CallbackServerContext* rpc, const api::ListSnapshotsRequest* req) override {
-    auto* w = new ListWriter();
+    auto* w = new QueueWriter<api::ListSnapshotsResponse>();
     auto ctx = NamespacedContextFrom(rpc);
     auto sn = snapshotters_.Get(req->snapshotter());
     std::vector<std::string> filters(req->filters().begin(), req->filters().end());
@@ -173,37 +173,6 @@ class SnapshotsService final : public api::Snapshots::CallbackService {
   }
 
  private:
-  class ListWriter final : public grpc::ServerWriteReactor<api::ListSnapshotsResponse> {
-   public:
-    void Start(Result<std::vector<api::ListSnapshotsResponse>> msgs) {
-      if (!msgs) {
-        Finish(ToGrpc(msgs.error()));
-        return;
-      }
-      msgs_ = std::move(*msgs);
-      Next();
-    }
-    void OnWriteDone(bool ok) override {
-      if (!ok) {
-        Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
-        return;
-      }
-      Next();
-    }
-    void OnDone() override { delete this; }
-
-   private:
-    void Next() {
-      if (i_ >= msgs_.size()) {
-        Finish(grpc::Status::OK);
-        return;
-      }
-      StartWrite(&msgs_[i_++]);
-    }
-    std::vector<api::ListSnapshotsResponse> msgs_;
-    size_t i_ = 0;
-  };
-
   // Resolves the namespace and snapshotter, then runs fn on the pool (snapshot work mounts,
   // copies and walks directories).
   template <class Fn>
