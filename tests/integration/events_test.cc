@@ -29,133 +29,6 @@ using namespace std::chrono_literals;
 namespace api = containerd::services::events::v1;
 namespace ev = containerd::events;
 
-// A long-running child (e.g. `ctr events`) whose stdout and stderr are collected as they come.
-// Killed by PID and reaped when destroyed; dies with the test process (parent-death signal).
-class Background {
- public:
-  static std::unique_ptr<Background> Start(const std::vector<std::string>& argv) {
-    int out[2];
-    int err[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) return nullptr;
-    if (::pipe2(err, O_CLOEXEC) != 0) {
-      ::close(out[0]);
-      ::close(out[1]);
-      return nullptr;
-    }
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    pid_t parent = ::getpid();
-    pid_t pid = ::fork();
-    if (pid == 0) {  // only async-signal-safe calls until exec
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);
-      ::dup2(devnull, 0);
-      ::dup2(out[1], 1);
-      ::dup2(err[1], 2);
-      ::execvp(args[0], args.data());
-      ::_exit(127);
-    }
-    ::close(devnull);
-    ::close(out[1]);
-    ::close(err[1]);
-    if (pid < 0) {
-      ::close(out[0]);
-      ::close(err[0]);
-      return nullptr;
-    }
-    return std::unique_ptr<Background>(new Background(pid, out[0], err[0]));
-  }
-
-  ~Background() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    reader_.join();
-    ::close(out_fd_);
-    ::close(err_fd_);
-  }
-
-  // Waits until stdout contains `text`; false if the output ended or `timeout` passed first.
-  bool WaitFor(const std::string& text, std::chrono::milliseconds timeout = 30s) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] {
-      return out_.find(text) != std::string::npos || eof_;
-    }) && out_.find(text) != std::string::npos;
-  }
-
-  // Waits for the exit (up to `timeout`): its status (128+N for signal N), or nullopt.
-  std::optional<int> Wait(std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (pid_ > 0) {
-      int status = 0;
-      pid_t r = ::waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        pid_ = -1;
-        exit_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        break;
-      }
-      if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
-      std::this_thread::sleep_for(10ms);
-    }
-    return exit_;
-  }
-
-  std::string Out() {
-    std::lock_guard lock(mu_);
-    return out_;
-  }
-  std::string Err() {
-    std::lock_guard lock(mu_);
-    return err_;
-  }
-
- private:
-  Background(pid_t pid, int out_fd, int err_fd) : pid_(pid), out_fd_(out_fd), err_fd_(err_fd) {
-    reader_ = std::thread([this] { Read(); });
-  }
-
-  void Read() {
-    bool out_open = true;
-    bool err_open = true;
-    while (out_open || err_open) {
-      pollfd fds[2] = {{out_open ? out_fd_ : -1, POLLIN, 0}, {err_open ? err_fd_ : -1, POLLIN, 0}};
-      if (::poll(fds, 2, -1) < 0) {
-        if (errno == EINTR) continue;
-        break;
-      }
-      for (int i = 0; i < 2; ++i) {
-        if (fds[i].revents == 0) continue;
-        char buf[4096];
-        ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-        std::lock_guard lock(mu_);
-        if (n <= 0) {
-          (i == 0 ? out_open : err_open) = false;
-        } else {
-          (i == 0 ? out_ : err_).append(buf, static_cast<size_t>(n));
-        }
-        cv_.notify_all();
-      }
-    }
-    std::lock_guard lock(mu_);
-    eof_ = true;
-    cv_.notify_all();
-  }
-
-  pid_t pid_;
-  int out_fd_;
-  int err_fd_;
-  std::optional<int> exit_;
-  std::thread reader_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::string out_;
-  std::string err_;
-  bool eof_ = false;
-};
-
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines;
   std::istringstream in(text);
@@ -189,26 +62,26 @@ class EventsIT : public ::testing::Test {
     ASSERT_TRUE(d_->Start()) << d_->Log();
   }
 
-  std::unique_ptr<Background> CtrEvents(const std::vector<std::string>& filters = {}) {
+  std::unique_ptr<Watch> CtrEvents(const std::vector<std::string>& filters = {}) {
     std::vector<std::string> argv = {"ctr", "-a", d_->Socket(), "events"};
     argv.insert(argv.end(), filters.begin(), filters.end());
-    return Background::Start(argv);
+    return Watch::Start(argv);
   }
-  std::unique_ptr<Background> BerthEvents(const std::vector<std::string>& filters = {}) {
+  std::unique_ptr<Watch> BerthEvents(const std::vector<std::string>& filters = {}) {
     std::vector<std::string> argv = {BinPath("berth"), "-a", d_->Socket(), "events"};
     argv.insert(argv.end(), filters.begin(), filters.end());
-    return Background::Start(argv);
+    return Watch::Start(argv);
   }
 
   // Subscribers connect asynchronously: create namespaces sync-N until every subscriber has
   // printed one (its filters must let /namespaces/create of sync-N through).
-  void Sync(const std::vector<Background*>& subscribers) {
+  void Sync(const std::vector<Watch*>& subscribers) {
     for (int i = 0; i < 120; ++i) {
       std::string name = "sync-" + std::to_string(sync_++);
       auto r = d_->Ctr({"ns", "create", name});
       ASSERT_EQ(r.exit_code, 0) << r.err;
       bool all = true;
-      for (Background* b : subscribers) {
+      for (Watch* b : subscribers) {
         all = b->WaitFor("\"name\":\"" + name + "\"", 250ms) && all;
       }
       if (all) return;

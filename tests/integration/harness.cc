@@ -210,6 +210,116 @@ void Background::Kill() {
   pid_ = -1;
 }
 
+std::unique_ptr<Watch> Watch::Start(const std::vector<std::string>& argv) {
+  int out[2];
+  int err[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return nullptr;
+  if (::pipe2(err, O_CLOEXEC) != 0) {
+    ::close(out[0]);
+    ::close(out[1]);
+    return nullptr;
+  }
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid == 0) {  // only async-signal-safe calls until exec
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(devnull, 0);
+    ::dup2(out[1], 1);
+    ::dup2(err[1], 2);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(devnull);
+  ::close(out[1]);
+  ::close(err[1]);
+  if (pid < 0) {
+    ::close(out[0]);
+    ::close(err[0]);
+    return nullptr;
+  }
+  return std::unique_ptr<Watch>(new Watch(pid, out[0], err[0]));
+}
+
+Watch::~Watch() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  reader_.join();
+  ::close(out_fd_);
+  ::close(err_fd_);
+}
+
+// Waits until stdout contains `text`; false if the output ended or `timeout` passed first.
+bool Watch::WaitFor(const std::string& text, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] {
+    return out_.find(text) != std::string::npos || eof_;
+  }) && out_.find(text) != std::string::npos;
+}
+
+// Waits for the exit (up to `timeout`): its status (128+N for signal N), or nullopt.
+std::optional<int> Watch::Wait(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (pid_ > 0) {
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      exit_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return exit_;
+}
+
+std::string Watch::Out() {
+  std::lock_guard lock(mu_);
+  return out_;
+}
+std::string Watch::Err() {
+  std::lock_guard lock(mu_);
+  return err_;
+}
+
+Watch::Watch(pid_t pid, int out_fd, int err_fd) : pid_(pid), out_fd_(out_fd), err_fd_(err_fd) {
+  reader_ = std::thread([this] { Read(); });
+}
+
+void Watch::Read() {
+  bool out_open = true;
+  bool err_open = true;
+  while (out_open || err_open) {
+    pollfd fds[2] = {{out_open ? out_fd_ : -1, POLLIN, 0}, {err_open ? err_fd_ : -1, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].revents == 0) continue;
+      char buf[4096];
+      ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+      std::lock_guard lock(mu_);
+      if (n <= 0) {
+        (i == 0 ? out_open : err_open) = false;
+      } else {
+        (i == 0 ? out_ : err_).append(buf, static_cast<size_t>(n));
+      }
+      cv_.notify_all();
+    }
+  }
+  std::lock_guard lock(mu_);
+  eof_ = true;
+  cv_.notify_all();
+}
+
 std::string Fixtures() {
   static const std::string dir = [] {
     std::string out = std::string(BERTH_BUILD_DIR) + "/fixtures";

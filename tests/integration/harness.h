@@ -5,10 +5,13 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/fs.h"
@@ -50,6 +53,41 @@ class Background {
   Background(pid_t pid, int stdin_fd) : pid_(pid), stdin_fd_(stdin_fd) {}
   pid_t pid_;
   int stdin_fd_;
+};
+
+// A long-running child (e.g. `ctr events`) whose stdout and stderr are collected in memory as they
+// come, so a test can wait for a line. Killed by PID and reaped when destroyed; dies with the test
+// process (parent-death signal). stdin is /dev/null.
+class Watch {
+ public:
+  static std::unique_ptr<Watch> Start(const std::vector<std::string>& argv);
+  ~Watch();
+  Watch(const Watch&) = delete;
+  Watch& operator=(const Watch&) = delete;
+
+  // Waits until stdout contains `text`; false if the output ended or `timeout` passed first.
+  bool WaitFor(const std::string& text,
+               std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Waits for the exit (up to `timeout`): its status (128+N for signal N), or nullopt.
+  std::optional<int> Wait(std::chrono::milliseconds timeout);
+  std::string Out();
+  std::string Err();
+  pid_t Pid() const { return pid_; }
+
+ private:
+  Watch(pid_t pid, int out_fd, int err_fd);
+  void Read();
+
+  pid_t pid_;
+  int out_fd_;
+  int err_fd_;
+  std::optional<int> exit_;
+  std::thread reader_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::string out_;
+  std::string err_;
+  bool eof_ = false;
 };
 
 // Test images (tests/fixtures/build-images.sh), built once per build tree into
