@@ -88,6 +88,14 @@ struct Plugin {
 // The ordered set of initialised plugins.
 class Set {
  public:
+  Set() = default;
+  Set(Set&&) = default;
+  Set& operator=(Set&&) = default;
+  // Plugins are destroyed in reverse init order, so none outlives what it depends on (the GC
+  // scheduler stops before the snapshotters it sweeps are freed).
+  ~Set() {
+    while (!plugins_.empty()) plugins_.pop_back();
+  }
   const std::vector<std::unique_ptr<Plugin>>& All() const { return plugins_; }
   // First successfully initialised instance of `type` whose C++ type is T.
   template <class T>
