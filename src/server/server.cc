@@ -104,12 +104,20 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config,
     return ErrnoError(errno, "chown " + config.grpc.address);
   }
   log::L().With("address", config.grpc.address).Info("serving...");
+  // The ttrpc endpoint where shims forward their events (containerd serves it at
+  // <grpc address>.ttrpc).
+  if (auto* exchange = server->plugins_->Get<events::Exchange>(plugin::kEvent)) {
+    BERTH_ASSIGN_OR_RETURN(server->ttrpc_,
+                           services::TtrpcEndpoint::Start(config.TtrpcAddress(), *exchange));
+  }
   return server;
 }
 
 void Server::Shutdown() {
   if (stopped_) return;
   stopped_ = true;
+  // Shims stop reaching the exchange before it shuts down.
+  if (ttrpc_) ttrpc_->Shutdown();
   // End event subscriptions first: their streams never finish on their own.
   if (plugins_) {
     if (auto* exchange = plugins_->Get<events::Exchange>(plugin::kEvent)) exchange->Shutdown();

@@ -6,15 +6,13 @@
 
 #include "events/exchange.h"
 #include "events/plugin.h"
+#include "services/events_hook.h"
 #include "services/plugins.h"
 
 namespace berth::services {
 namespace {
 
 namespace api = containerd::services::events::v1;
-
-// Go's zero time.Time (0001-01-01T00:00:00Z), which a Go client sends for an unset timestamp.
-constexpr int64_t kGoZeroSeconds = -62135596800;
 
 void SetProtoTime(Timestamp t, google::protobuf::Timestamp* out) {
   int64_t ns = UnixNanos(t);
@@ -26,19 +24,6 @@ void SetProtoTime(Timestamp t, google::protobuf::Timestamp* out) {
   }
   out->set_seconds(secs);
   out->set_nanos(static_cast<int32_t>(nanos));
-}
-
-// Unset (absent, or Go's zero time) -> Timestamp{}, which ValidateEnvelope rejects.
-Result<Timestamp> EnvelopeTime(const api::Envelope& env) {
-  if (!env.has_timestamp()) return Timestamp{};
-  const auto& ts = env.timestamp();
-  if (ts.seconds() == kGoZeroSeconds && ts.nanos() == 0) return Timestamp{};
-  constexpr int64_t kMaxSeconds = std::numeric_limits<int64_t>::max() / 1'000'000'000 - 1;
-  if (ts.seconds() > kMaxSeconds || ts.seconds() < -kMaxSeconds || ts.nanos() < 0 ||
-      ts.nanos() > 999'999'999) {
-    return InvalidArgument("envelope timestamp out of range (years 1678 to 2261)");
-  }
-  return FromUnixNanos(ts.seconds() * 1'000'000'000 + ts.nanos());
 }
 
 void EnvelopeToProto(const events::Envelope& env, api::Envelope* out) {
@@ -153,14 +138,7 @@ class EventsService final : public api::Events::CallbackService {
                                     google::protobuf::Empty* /*resp*/) override {
     return Unary(rpc, [&]() -> Status {
       BERTH_TRY(ContextFrom(rpc));
-      if (!req->has_envelope()) return InvalidArgument("envelope must be set");
-      const api::Envelope& in = req->envelope();
-      if (!in.has_event()) return InvalidArgument("event must be set on forwarded envelope");
-      BERTH_ASSIGN_OR_RETURN(Timestamp timestamp, EnvelopeTime(in));
-      return exchange_.Forward({.timestamp = timestamp,
-                                .ns = in.namespace_(),
-                                .topic = in.topic(),
-                                .event = in.event()});
+      return ForwardEnvelope(exchange_, *req);
     });
   }
 
