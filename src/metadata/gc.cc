@@ -69,6 +69,21 @@ class Marker {
         LabelRefs(ns, labels, refs);
         for (auto& r : refs) Push(std::move(r));
       }
+      // Containers: their snapshot and label refs (containerd's metadata/gc.go scanRoots).
+      for (const auto& id : txn_.Children(NsKey(ns, {kBucketContainers}))) {
+        BERTH_ASSIGN_OR_RETURN(auto sn,
+                               txn_.Get(NsKey(ns, {kBucketContainers, id, "snapshotter"})));
+        if (sn && !sn->empty()) {
+          BERTH_ASSIGN_OR_RETURN(auto key,
+                                 txn_.Get(NsKey(ns, {kBucketContainers, id, "snapshotKey"})));
+          Push({Node::Kind::kSnapshot, ns, *sn + "/" + key.value_or("")});
+        }
+        BERTH_ASSIGN_OR_RETURN(Labels labels,
+                               ReadLabels(txn_, NsKey(ns, {kBucketContainers, id, "labels"})));
+        std::vector<Node> refs;
+        LabelRefs(ns, labels, refs);
+        for (auto& r : refs) Push(std::move(r));
+      }
       // Blobs marked as roots.
       for (const auto& d : txn_.Children(NsKey(ns, {kBucketContent, "blob"}))) {
         BERTH_ASSIGN_OR_RETURN(Labels labels,

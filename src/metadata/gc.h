@@ -2,12 +2,12 @@
 // Garbage collection: mark and sweep over the metadata graph (containerd's metadata/gc.go).
 //
 // Roots, per namespace: leases that have not expired (their content, ingests and snapshots),
-// images (target + label refs), blobs labelled containerd.io/gc.root, ingests whose expiry is
-// ahead. Edges: a blob's containerd.io/gc.ref.content* and gc.ref.snapshot.* labels, an
-// ingest's expected digest. A lease labelled containerd.io/gc.flat keeps only what it lists.
-// The sweep deletes every unmarked record in one transaction, then removes backend blobs and
-// ingests that no namespace references any more. Resource kinds that join later (snapshots,
-// containers) add themselves to Node::Kind, the root scan and the edge function.
+// images (target + label refs), containers (their `snapshotter/snapshotKey` + label refs),
+// blobs and snapshots labelled containerd.io/gc.root, ingests whose expiry is ahead. Edges: a
+// blob's containerd.io/gc.ref.content* and gc.ref.snapshot.* labels, a snapshot's parent and
+// labels, an ingest's expected digest. A lease labelled containerd.io/gc.flat keeps only what it
+// lists. The sweep deletes every unmarked record in one transaction, then removes backend blobs,
+// ingests and snapshots that no namespace references any more.
 #include <chrono>
 #include <cstdint>
 #include <string>
