@@ -4,6 +4,7 @@
 #include "content/plugin.h"
 #include "diff/plugin.h"
 #include "metadata/plugin.h"
+#include "runtime/plugin.h"
 #include "services/plugins.h"
 #include "snapshots/plugin.h"
 #include "snapshots/proxy/plugin.h"
@@ -15,6 +16,7 @@ void RegisterBuiltins(plugin::Registry& registry) {
   snapshots::RegisterPlugins(registry);
   metadata::RegisterPlugins(registry);
   diff::RegisterPlugins(registry);
+  runtime::RegisterPlugins(registry);
   services::RegisterAll(registry);
 }
 

@@ -17,18 +17,22 @@ void RegisterIntrospection(plugin::Registry& registry);
 void RegisterHealth(plugin::Registry& registry);
 void RegisterContent(plugin::Registry& registry);
 void RegisterImages(plugin::Registry& registry);
+void RegisterContainers(plugin::Registry& registry);
 void RegisterLeases(plugin::Registry& registry);
 void RegisterSnapshots(plugin::Registry& registry);
 void RegisterDiff(plugin::Registry& registry);
+void RegisterTasks(plugin::Registry& registry);
 
 inline void RegisterAll(plugin::Registry& registry) {
   RegisterEvents(registry);
   RegisterNamespaces(registry);
   RegisterContent(registry);
   RegisterImages(registry);
+  RegisterContainers(registry);
   RegisterLeases(registry);
   RegisterSnapshots(registry);
   RegisterDiff(registry);
+  RegisterTasks(registry);
   RegisterIntrospection(registry);
   RegisterVersion(registry);
   RegisterHealth(registry);
