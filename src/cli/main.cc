@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/app.h"
+#include "cli/run.h"
 #include "common/version.h"  // generated
 
 int main(int argc, char** argv) {
@@ -41,6 +42,9 @@ int main(int argc, char** argv) {
   berth::cli::AddLeasesCommand(root, app);
   berth::cli::AddEventsCommand(root, app);
   berth::cli::AddSnapshotsCommand(root, app);
+  berth::cli::AddContainersCommand(root, app);
+  berth::cli::AddTasksCommand(root, app);
+  berth::cli::AddRunCommand(root, app);
 
   try {
     root.parse(argc, argv);

@@ -1,0 +1,472 @@
+// `berth run`, `berth containers` and `berth tasks` against a berthd running real containers
+// (real shim, real runc), checked against the real ctr on the same daemon where both can look.
+// FIFOs go to a --fifo-dir inside the daemon's temp dir, so nothing is left in /run.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <ostream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "harness.h"
+
+namespace berth::testing {
+namespace {
+
+using json = nlohmann::json;
+constexpr const char* kImage = "docker.io/berth/busybox:latest";
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// Fields of whitespace-separated table rows, header skipped.
+std::vector<std::vector<std::string>> Rows(const std::string& table) {
+  std::vector<std::vector<std::string>> rows;
+  auto lines = Lines(table);
+  for (size_t i = 1; i < lines.size(); ++i) {
+    std::istringstream in(lines[i]);
+    std::vector<std::string> fields;
+    for (std::string f; in >> f;) fields.push_back(f);
+    if (!fields.empty()) rows.push_back(fields);
+  }
+  return rows;
+}
+
+// Polls `cond` until it holds or `limit` passes (a wait on a condition, not a timing check).
+template <typename F>
+bool WaitFor(F cond, std::chrono::seconds limit = std::chrono::seconds(30)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return cond();
+}
+
+// The shim serving io.containerd.runc.v2: ours (the default) or Debian's containerd-shim-runc-v2,
+// so the CLI is checked against both implementations of the task API.
+struct Shim {
+  std::string name;
+  std::string binary;  // "" = berthd's default
+};
+
+void PrintTo(const Shim& shim, std::ostream* os) { *os << shim.name; }
+
+class CliTasksTest : public ::testing::TestWithParam<Shim> {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root: runs containers with runc";
+    Daemon::Options options;
+    if (!GetParam().binary.empty()) {
+      if (::access(GetParam().binary.c_str(), X_OK) != 0) {
+        GTEST_SKIP() << GetParam().binary << " is not installed";
+      }
+      options.extra_config =
+          "[plugins.\"io.containerd.runtime.v2.task\".shims]\n"
+          "  \"io.containerd.runc.v2\" = \"" +
+          GetParam().binary + "\"\n";
+    }
+    daemon_ = Daemon::Create(options);
+    ASSERT_TRUE(daemon_);
+    ASSERT_TRUE(daemon_->Start()) << daemon_->Log();
+    ASSERT_FALSE(Fixtures().empty());
+    auto r = daemon_->Ctr({"images", "import", Fixtures() + "/busybox-oci.tar"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    fifo_dir_ = daemon_->Dir() + "/fifo";
+  }
+
+  void TearDown() override {
+    if (!daemon_ || !daemon_->Running()) return;
+    // Whatever a failed test left: kill tasks, delete them and their containers.
+    auto tasks = daemon_->Berth({"tasks", "ls", "-q"});
+    for (const auto& id : Lines(tasks.out)) {
+      if (id.empty()) continue;
+      daemon_->Berth({"tasks", "kill", "-s", "SIGKILL", "-a", id});
+      daemon_->Berth({"tasks", "rm", "-f", id});
+    }
+    auto containers = daemon_->Berth({"containers", "ls", "-q"});
+    for (const auto& id : Lines(containers.out)) {
+      if (!id.empty()) daemon_->Berth({"containers", "rm", id});
+    }
+    daemon_->Stop();
+  }
+
+  RunResult Berth(std::vector<std::string> args, const std::string& input = "") const {
+    std::vector<std::string> argv = {BinPath("berth"), "-a", daemon_->Socket()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return Exec(argv, input);
+  }
+
+  // `berth run --fifo-dir <dir> <flags...> IMAGE ID CMD...`
+  RunResult Run(std::vector<std::string> flags, const std::string& id, std::vector<std::string> cmd,
+                const std::string& input = "") const {
+    std::vector<std::string> args = {"run", "--fifo-dir", fifo_dir_};
+    args.insert(args.end(), flags.begin(), flags.end());
+    args.push_back(kImage);
+    args.push_back(id);
+    args.insert(args.end(), cmd.begin(), cmd.end());
+    return Berth(args, input);
+  }
+
+  std::string TaskStatus(const std::string& id) const {
+    for (const auto& row : Rows(Berth({"tasks", "ls"}).out)) {
+      if (row.size() == 3 && row[0] == id) return row[2];
+    }
+    return "";
+  }
+
+  std::set<std::string> SnapshotKeys() const {
+    std::set<std::string> keys;
+    for (const auto& row : Rows(Berth({"snapshots", "ls"}).out)) keys.insert(row[0]);
+    return keys;
+  }
+
+  std::unique_ptr<Daemon> daemon_;
+  std::string fifo_dir_;
+};
+
+TEST_P(CliTasksTest, RunRmPrintsOutputAndCleansUp) {
+  auto r = Run({"--rm"}, "t1", {"echo", "hello"});
+  EXPECT_EQ(r.exit_code, 0) << r.err << daemon_->Log();
+  EXPECT_EQ(r.out, "hello\n");
+  EXPECT_EQ(Berth({"containers", "ls", "-q"}).out, "");
+  EXPECT_EQ(SnapshotKeys().count("t1"), 0U);
+  EXPECT_EQ(Berth({"tasks", "ls", "-q"}).out, "");
+  // The FIFO directory of the run is gone with it.
+  std::error_code ec;
+  auto it = std::filesystem::directory_iterator(fifo_dir_, ec);
+  EXPECT_EQ(ec ? 0 : std::distance(it, {}), 0);
+}
+
+// The image is imported unpacked for overlayfs only: run unpacks it into native first.
+TEST_P(CliTasksTest, RunUnpacksForAnotherSnapshotter) {
+  auto r = Run({"--rm", "--snapshotter", "native"}, "nat", {"cat", "/etc/passwd"});
+  EXPECT_EQ(r.exit_code, 0) << r.err << daemon_->Log();
+  EXPECT_NE(r.out.find("root:x:0:0"), std::string::npos) << r.out;
+  auto native = Berth({"snapshots", "--snapshotter", "native", "ls"});
+  EXPECT_EQ(Rows(native.out).size(), 1U) << native.out;  // the image's layer, committed
+  EXPECT_EQ(native.out.find("nat "), std::string::npos);
+}
+
+TEST_P(CliTasksTest, ExitCodeAndStderrPropagate) {
+  auto r = Run({"--rm"}, "t2", {"sh", "-c", "echo oops >&2; exit 3"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_EQ(r.err, "oops\n");  // nothing of berth's own: ctr prints nothing for an exit status
+  EXPECT_EQ(Berth({"containers", "ls", "-q"}).out, "");
+}
+
+TEST_P(CliTasksTest, StdinReachesTheProcessAndEofEndsIt) {
+  auto r = Run({"--rm"}, "t3", {"sh", "-c", "cat; echo done"}, "line one\nline two\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "line one\nline two\ndone\n");
+}
+
+TEST_P(CliTasksTest, DetachedTaskLifecycle) {
+  auto r = Run({"-d"}, "d1", {"sleep", "1000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err << daemon_->Log();
+  EXPECT_EQ(TaskStatus("d1"), "RUNNING");
+  // ctr sees the same table.
+  auto ours = Rows(Berth({"tasks", "ls"}).out);
+  auto theirs = Rows(daemon_->Ctr({"tasks", "ls"}).out);
+  EXPECT_EQ(ours, theirs);
+  ASSERT_EQ(ours.size(), 1U);
+  const std::string pid = ours[0][1];
+
+  auto ps = Berth({"tasks", "ps", "d1"});
+  EXPECT_EQ(ps.exit_code, 0) << ps.err;
+  EXPECT_EQ(Lines(ps.out)[0].substr(0, 3), "PID");
+  EXPECT_NE(ps.out.find(pid), std::string::npos) << ps.out;
+
+  auto exec = Berth({"tasks", "exec", "--fifo-dir", fifo_dir_, "--exec-id", "e1", "d1", "sh", "-c",
+                     "echo in-exec; exit 4"});
+  EXPECT_EQ(exec.exit_code, 4) << exec.err;
+  EXPECT_EQ(exec.out, "in-exec\n");
+
+  auto missing_id = Berth({"tasks", "exec", "d1", "true"});
+  EXPECT_NE(missing_id.exit_code, 0);
+
+  auto exec_d = Berth(
+      {"tasks", "exec", "--fifo-dir", fifo_dir_, "-d", "--exec-id", "e2", "d1", "sleep", "1000"});
+  EXPECT_EQ(exec_d.exit_code, 0) << exec_d.err;
+  auto ps2 = Berth({"tasks", "ps", "d1"});
+  EXPECT_NE(ps2.out.find("&ProcessDetails{ExecID:e2,XXX_unrecognized:[],}"), std::string::npos)
+      << ps2.out;
+  EXPECT_EQ(Rows(ps2.out), Rows(daemon_->Ctr({"tasks", "ps", "d1"}).out));
+
+  // A running task can be neither deleted nor have its container removed.
+  EXPECT_NE(Berth({"tasks", "rm", "d1"}).exit_code, 0);
+  auto crm = Berth({"containers", "rm", "d1"});
+  EXPECT_NE(crm.exit_code, 0);
+  EXPECT_NE(crm.err.find("cannot delete a non stopped container"), std::string::npos) << crm.err;
+
+  EXPECT_EQ(Berth({"tasks", "pause", "d1"}).exit_code, 0);
+  EXPECT_TRUE(WaitFor([&] { return TaskStatus("d1") == "PAUSED"; }));
+  EXPECT_EQ(Berth({"tasks", "resume", "d1"}).exit_code, 0);
+  EXPECT_TRUE(WaitFor([&] { return TaskStatus("d1") == "RUNNING"; }));
+
+  auto metrics = Berth({"tasks", "metrics", "--format", "json", "d1"});
+  EXPECT_EQ(metrics.exit_code, 0) << metrics.err;
+  auto m = json::parse(metrics.out, nullptr, false);
+  EXPECT_TRUE(m.is_object()) << metrics.out;
+  auto table = Berth({"tasks", "metrics", "d1"});
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_EQ(Lines(table.out)[0].substr(0, 2), "ID");
+
+  EXPECT_EQ(Berth({"tasks", "kill", "-s", "SIGKILL", "-a", "d1"}).exit_code, 0);
+  EXPECT_TRUE(WaitFor([&] { return TaskStatus("d1") == "STOPPED"; }));
+  auto rm = Berth({"tasks", "rm", "d1"});
+  EXPECT_EQ(rm.exit_code, 0) << rm.err;
+  EXPECT_EQ(Berth({"tasks", "ls", "-q"}).out, "");
+  EXPECT_EQ(Berth({"containers", "rm", "d1"}).exit_code, 0);
+  EXPECT_EQ(SnapshotKeys().count("d1"), 0U);
+}
+
+TEST_P(CliTasksTest, TasksStartAndForceDelete) {
+  auto c = Berth({"containers", "create", kImage, "s1", "sh", "-c", "echo started; exit 6"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  auto start = Berth({"tasks", "start", "--fifo-dir", fifo_dir_, "s1"});
+  EXPECT_EQ(start.exit_code, 6) << start.err;
+  EXPECT_EQ(start.out, "started\n");
+  EXPECT_EQ(Berth({"tasks", "ls", "-q"}).out, "");  // start deletes the task after the exit
+
+  auto d = Berth({"tasks", "start", "--fifo-dir", fifo_dir_, "-d", "s1"});
+  // s1's command exits at once; a detached start leaves the task behind, force-deleted here.
+  EXPECT_EQ(d.exit_code, 0) << d.err;
+  auto rm = Berth({"tasks", "rm", "-f", "s1"});
+  EXPECT_EQ(rm.exit_code, 0) << rm.err;
+  EXPECT_EQ(Berth({"containers", "rm", "s1"}).exit_code, 0);
+}
+
+TEST_P(CliTasksTest, ContainersCommandsMatchCtr) {
+  auto c = Berth({"containers", "create", "--label", "team=a", kImage, "c1", "sleep", "5"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_EQ(c.out, "");
+  auto ls = Berth({"containers", "ls"});
+  EXPECT_EQ(ls.out, daemon_->Ctr({"containers", "ls"}).out);
+  auto rows = Rows(ls.out);
+  ASSERT_EQ(rows.size(), 1U);
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"c1", kImage, "io.containerd.runc.v2"}));
+  EXPECT_EQ(SnapshotKeys().count("c1"), 1U);
+
+  auto info = Berth({"containers", "info", "c1"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  auto ours = json::parse(info.out, nullptr, false);
+  auto theirs = json::parse(daemon_->Ctr({"containers", "info", "c1"}).out, nullptr, false);
+  EXPECT_EQ(ours, theirs);
+  EXPECT_EQ(ours["Spec"]["process"]["args"], json({"sleep", "5"}));
+  EXPECT_EQ(ours["Spec"]["annotations"]["team"], "a");  // ctr: --label also annotates
+  EXPECT_EQ(ours["Labels"]["team"], "a");
+  EXPECT_EQ(ours["Labels"]["io.containerd.image.config.stop-signal"], "SIGTERM");
+  EXPECT_EQ(ours["Runtime"]["Options"]["type_url"], "containerd.runc.v1.Options");
+  auto spec = Berth({"containers", "info", "--spec", "c1"});
+  EXPECT_EQ(json::parse(spec.out, nullptr, false), ours["Spec"]);
+
+  auto label = Berth({"containers", "label", "c1", "x=1", "team="});
+  EXPECT_EQ(label.exit_code, 0) << label.err;
+  EXPECT_EQ(label.out, "io.containerd.image.config.stop-signal=SIGTERM,x=1\n");
+
+  auto dup = Berth({"containers", "create", kImage, "c1"});
+  EXPECT_EQ(dup.exit_code, 1);
+  EXPECT_NE(dup.err.find("already exists"), std::string::npos) << dup.err;
+
+  auto no_image = Berth({"containers", "create", "no/such:image", "c2"});
+  EXPECT_EQ(no_image.exit_code, 1);
+  EXPECT_NE(no_image.err.find("not found"), std::string::npos) << no_image.err;
+  EXPECT_EQ(SnapshotKeys().count("c2"), 0U);
+
+  auto rm = Berth({"containers", "rm", "c1", "nope"});
+  EXPECT_EQ(rm.exit_code, 1);  // nope is reported; c1 is still removed
+  EXPECT_EQ(Berth({"containers", "ls", "-q"}).out, "");
+  EXPECT_EQ(SnapshotKeys().count("c1"), 0U);
+
+  // --keep-snapshot only skips the removal (the unreferenced snapshot is then the garbage
+  // collector's, as in containerd, so whether it is still there is not checked).
+  Berth({"containers", "create", kImage, "c3"});
+  EXPECT_EQ(Berth({"containers", "rm", "--keep-snapshot", "c3"}).exit_code, 0);
+  EXPECT_EQ(Berth({"containers", "ls", "-q"}).out, "");
+  daemon_->Ctr({"snapshots", "rm", "c3"});
+}
+
+TEST_P(CliTasksTest, EnvCwdUserVisibleInside) {
+  auto r = Run({"--rm", "--env", "FOO=bar", "--cwd", "/tmp", "--user", "nobody"}, "u1",
+               {"sh", "-c", "echo $FOO; pwd; id -u; id -g"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "bar\n/tmp\n65534\n65534\n");
+  auto numeric = Run({"--rm", "--user", "1000:1001"}, "u2", {"sh", "-c", "id -u; id -g"});
+  EXPECT_EQ(numeric.out, "1000\n1001\n") << numeric.err;
+  auto unknown = Run({"--rm", "--user", "nosuchuser"}, "u3", {"true"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("no users found"), std::string::npos) << unknown.err;
+  EXPECT_EQ(Berth({"containers", "ls", "-q"}).out, "");
+}
+
+// The file `v1_file` of controller `controller` (cgroup v1) or `v2_file` (unified) of a pid.
+std::string CgroupFile(const std::string& pid, const std::string& controller,
+                       const std::string& v1_file, const std::string& v2_file) {
+  std::string cgroups = ReadText("/proc/" + pid + "/cgroup");
+  std::string unified;
+  for (const auto& line : Lines(cgroups)) {
+    // v1: "N:memory:/default/m1" or "N:cpu,cpuacct:/..."; v2: "0::/default/m1".
+    auto first = line.find(':');
+    auto second = line.find(':', first + 1);
+    std::string controllers = "," + line.substr(first + 1, second - first - 1) + ",";
+    std::string path = line.substr(second + 1);
+    if (controllers.find("," + controller + ",") != std::string::npos) {
+      std::string dir = line.substr(first + 1, second - first - 1);
+      return ReadText("/sys/fs/cgroup/" + dir + path + "/" + v1_file);
+    }
+    if (controllers == ",,") unified = path;
+  }
+  return ReadText("/sys/fs/cgroup" + unified + "/" + v2_file);
+}
+
+TEST_P(CliTasksTest, ResourceLimitsApplyToTheCgroup) {
+  auto r = Run({"-d", "--memory-limit", "67108864", "--cpus", "0.5"}, "m1", {"sleep", "1000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err << daemon_->Log();
+  auto rows = Rows(Berth({"tasks", "ls"}).out);
+  ASSERT_EQ(rows.size(), 1U);
+  const std::string pid = rows[0][1];
+  const bool v2 = ReadText("/proc/" + pid + "/cgroup").find(":memory:") == std::string::npos;
+  EXPECT_EQ(CgroupFile(pid, "memory", "memory.limit_in_bytes", "memory.max"), "67108864\n");
+  std::string cpu = CgroupFile(pid, "cpu", "cpu.cfs_quota_us", "cpu.max");
+  EXPECT_EQ(cpu, v2 ? "50000 100000\n" : "50000\n");
+
+  auto update = Berth({"tasks", "update", "--memory-limit", "134217728", "m1"});
+  EXPECT_EQ(update.exit_code, 0) << update.err;
+  EXPECT_EQ(CgroupFile(pid, "memory", "memory.limit_in_bytes", "memory.max"), "134217728\n");
+  EXPECT_NE(Berth({"tasks", "update", "m1"}).exit_code, 0);  // nothing to update
+}
+
+TEST_P(CliTasksTest, NetHostSharesTheHostNetwork) {
+  auto r = Run({"--rm", "--net-host"}, "n1", {"sh", "-c", "ls /sys/class/net; echo $HOSTNAME"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::set<std::string> inside;
+  auto lines = Lines(r.out);
+  ASSERT_FALSE(lines.empty());
+  for (size_t i = 0; i + 1 < lines.size(); ++i) inside.insert(lines[i]);
+  std::set<std::string> host;
+  for (const auto& e : std::filesystem::directory_iterator("/sys/class/net")) {
+    host.insert(e.path().filename());
+  }
+  EXPECT_EQ(inside, host);
+  char name[256] = {};
+  ::gethostname(name, sizeof name - 1);
+  EXPECT_EQ(lines.back(), name);
+
+  auto isolated = Run({"--rm"}, "n2", {"ls", "/sys/class/net"});
+  EXPECT_EQ(isolated.out, "lo\n");
+}
+
+TEST_P(CliTasksTest, RuncBinaryWrapperIsUsed) {
+  std::string wrapper = daemon_->Dir() + "/runc-wrapper";
+  std::string log = daemon_->Dir() + "/runc-wrapper.log";
+  {
+    std::ofstream f(wrapper);
+    f << "#!/bin/sh\necho \"$@\" >> " << log << "\nexec runc \"$@\"\n";
+  }
+  ::chmod(wrapper.c_str(), 0755);
+  auto r = Run({"--rm", "--runc-binary", wrapper}, "w1", {"echo", "wrapped"});
+  EXPECT_EQ(r.exit_code, 0) << r.err << daemon_->Log();
+  EXPECT_EQ(r.out, "wrapped\n");
+  std::string calls = ReadText(log);
+  EXPECT_NE(calls.find("create"), std::string::npos) << calls;
+  EXPECT_NE(calls.find("start"), std::string::npos) << calls;
+
+  auto wrong = Run({"--rm", "--runtime", "io.containerd.other.v1", "--runc-binary", wrapper}, "w2",
+                   {"true"});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("only supported for \"io.containerd.runc.v2\""), std::string::npos)
+      << wrong.err;
+}
+
+TEST_P(CliTasksTest, SignalsAreForwarded) {
+  auto out = daemon_->Dir() + "/sig.out";
+  auto bg = Background::Start(
+      {BinPath("berth"), "-a", daemon_->Socket(), "run", "--rm", "--fifo-dir", fifo_dir_, kImage,
+       "g1", "sh", "-c",
+       "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 0.1; done"},
+      out);
+  ASSERT_TRUE(bg);
+  ASSERT_TRUE(WaitFor([&] { return ReadText(out).find("ready") != std::string::npos; }))
+      << ReadText(out);
+  ::kill(bg->Pid(), SIGTERM);
+  EXPECT_EQ(bg->Wait(std::chrono::seconds(60)), 7) << ReadText(out);
+  EXPECT_NE(ReadText(out).find("got-term"), std::string::npos);
+}
+
+TEST_P(CliTasksTest, AttachFollowsADetachedTask) {
+  auto r = Run({"-d"}, "a1", {"sh", "-c", "sleep 1; for i in 1 2 3; do echo tick$i; done; exit 2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto attach = Berth({"tasks", "attach", "a1"});
+  EXPECT_EQ(attach.exit_code, 2) << attach.err;
+  EXPECT_EQ(attach.out, "tick1\ntick2\ntick3\n");
+  EXPECT_EQ(Berth({"containers", "rm", "a1"}).exit_code, 0);
+}
+
+// The terminal path needs a terminal: the test drives `berth run -t` inside a tmux session of its
+// own (private socket), types into it and reads its screen.
+TEST_P(CliTasksTest, TtyRunUnderTmuxFollowsResize) {
+  if (::access("/usr/bin/tmux", X_OK) != 0) GTEST_SKIP() << "tmux is not installed";
+  std::string sock = daemon_->Dir() + "/tmux.sock";
+  std::string status = daemon_->Dir() + "/tty.status";
+  auto tmux = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"tmux", "-S", sock};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return Exec(argv);
+  };
+  struct Kill {
+    std::function<void()> fn;
+    ~Kill() { fn(); }
+  } kill{[&] { tmux({"kill-server"}); }};
+  std::string cmd = BinPath("berth") + " -a " + daemon_->Socket() + " run -t --rm --fifo-dir " +
+                    fifo_dir_ + " " + kImage + " tt sh; echo $? > " + status + "; sleep 600";
+  ASSERT_EQ(tmux({"new-session", "-d", "-x", "100", "-y", "30", "-s", "s1", cmd}).exit_code, 0);
+  auto screen = [&] { return tmux({"capture-pane", "-p", "-t", "s1"}).out; };
+  ASSERT_TRUE(WaitFor([&] { return screen().find("/ #") != std::string::npos; })) << screen();
+  tmux({"send-keys", "-t", "s1", "stty size", "Enter"});
+  EXPECT_TRUE(WaitFor([&] { return screen().find("30 100") != std::string::npos; })) << screen();
+  tmux({"resize-window", "-t", "s1", "-x", "120", "-y", "40"});
+  tmux({"send-keys", "-t", "s1", "stty size; tty", "Enter"});
+  EXPECT_TRUE(WaitFor([&] { return screen().find("40 120") != std::string::npos; })) << screen();
+  EXPECT_NE(screen().find("/dev/pts/0"), std::string::npos);
+  tmux({"send-keys", "-t", "s1", "exit 5", "Enter"});
+  EXPECT_TRUE(WaitFor([&] { return ReadText(status) == "5\n"; })) << screen();
+  EXPECT_EQ(Berth({"containers", "ls", "-q"}).out, "");
+}
+
+TEST_P(CliTasksTest, ErrorsNameWhatFailed) {
+  auto no_id = Berth({"run", kImage});
+  EXPECT_EQ(no_id.exit_code, 1);
+  EXPECT_EQ(no_id.err, "berth: container id must be provided\n");
+  auto both = Berth({"run", "--rm", "-d", kImage, "x"});
+  EXPECT_EQ(both.err, "berth: flags --detach and --rm cannot be specified together\n");
+  auto kill = Berth({"tasks", "kill", "nosuch"});
+  EXPECT_EQ(kill.exit_code, 1);
+  EXPECT_NE(kill.err.find("not found"), std::string::npos) << kill.err;
+  ASSERT_EQ(Berth({"containers", "create", kImage, "k1"}).exit_code, 0);
+  auto sig = Berth({"tasks", "kill", "-s", "SIGNOPE", "k1"});
+  EXPECT_EQ(sig.err, "berth: invalid signal: SIGNOPE\n");
+}
+
+INSTANTIATE_TEST_SUITE_P(Shims, CliTasksTest,
+                         ::testing::Values(Shim{"berth", ""},
+                                           Shim{"runc", "/usr/bin/containerd-shim-runc-v2"}),
+                         [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace berth::testing
