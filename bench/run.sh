@@ -38,6 +38,18 @@ FIXTURES=${BENCH_FIXTURES:-$REPO/build/bench-fixtures}
 BIG_MIB=${BENCH_BIG_MIB:-256}
 CTR_TIMEOUT=${BENCH_CTR_TIMEOUT:-300}   # seconds before one ctr command is killed (-> n/a)
 NS=bench                                # containerd namespace the image scenarios use
+CTR_NS=$NS                              # namespace ctr_run uses (container scenarios: $CNS)
+CTR_DEBUG=--debug                       # ctr_run's flag (container scenarios: none)
+
+# The container scenarios (run, many, concurrent): the busybox fixture image, imported into each
+# fresh daemon in namespace $CNS; container ids start with $CID_PREFIX (unique to this run), so
+# their cgroups (/sys/fs/cgroup/*/$CNS/<id>) are told apart from anything else on the host.
+CNS=bench-run
+CID_PREFIX="bench$$"
+BUSYBOX_REF=docker.io/berth/busybox:latest
+RUN_N=${BENCH_RUN_N:-20}                # ctr run --rm per round (run)
+MANY_N=${BENCH_MANY_N:-50}              # detached containers (many)
+CONC_N=${BENCH_CONC_N:-20}              # concurrent starts (concurrent)
 
 IMPLS=(berth containerd)  # the order within a round
 ROUNDS=5
@@ -173,9 +185,240 @@ scenario_pull() {
 }
 register pull "ctr images pull of test/big into overlayfs, fresh daemon: cold (fetch+unpack) and unpack alone (s)" 3
 
+# (6) `ctr run --rm busybox ID true` latency: create the container (snapshot, spec), create and
+#     start the task (shim start, runc create/start), wait for the exit, delete task, container
+#     and snapshot. One untimed warm-up run per round on a fresh daemon with the image
+#     unpacked, then $RUN_N timed runs, each one sample (so the figure is the median of
+#     rounds x $RUN_N runs).
+scenario_run() {
+  local impl=$1 round=$2 i
+  local CTR_NS=$CNS CTR_DEBUG=""
+  failed_before run "$impl" run_rm_ms && return 0
+  if containers_daemon "$impl" && ctr_run warm run --rm "$BUSYBOX_REF" "$(cid "$impl" "$round" w)" true; then
+    for ((i = 1; i <= RUN_N; i++)); do
+      if ! ctr_run run run --rm "$BUSYBOX_REF" "$(cid "$impl" "$round" "$i")" true; then
+        fail run "$impl" "$round" "$CTR_ERR" run_rm_ms
+        break
+      fi
+      sample run_rm_ms "$impl" "$(awk -v s="$CTR_S" 'BEGIN {printf "%.1f", s * 1000}')"
+    done
+  else
+    fail run "$impl" "$round" "$CTR_ERR" run_rm_ms
+  fi
+  containers_stop "$impl"
+}
+register run "ctr run --rm busybox true on a warm daemon: create, start, exit, delete latency (ms, every run a sample)"
+
+# (7) $MANY_N detached containers (`ctr run -d busybox ID sleep 1000`, one after another) on a
+#     fresh daemon: the time to start them all, then, after --settle s, the shims' memory per
+#     container (VmRSS and PSS summed over every shim process / $MANY_N) and the daemon's.
+scenario_many() {
+  local impl=$1 round=$2 i t0 t n figs
+  local CTR_NS=$CNS CTR_DEBUG=""
+  figs=("start${MANY_N}_s" shim_rss_kib shim_pss_kib shims "daemon_rss_${MANY_N}_mib" "daemon_pss_${MANY_N}_mib")
+  failed_before many "$impl" "${figs[@]}" && return 0
+  if ! containers_daemon "$impl"; then
+    fail many "$impl" "$round" "$CTR_ERR" "${figs[@]}"
+    containers_stop "$impl"
+    return 0
+  fi
+  t0=$EPOCHREALTIME
+  for ((i = 1; i <= MANY_N; i++)); do
+    ctr_run start run -d "$BUSYBOX_REF" "$(cid "$impl" "$round" "$i")" sleep 1000 || break
+  done
+  t=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.3f", b - a}')
+  if [[ -n $CTR_ERR ]]; then
+    fail many "$impl" "$round" "container $i: $CTR_ERR" "${figs[@]}"
+  elif ! n=$(running_tasks) || ((n != MANY_N)); then
+    fail many "$impl" "$round" "$n tasks running after $MANY_N ctr run -d, want $MANY_N" "${figs[@]}"
+  else
+    waitable /dev/null sleep "$SETTLE"
+    shim_memory
+    if ((SHIM_COUNT == 0)); then
+      fail many "$impl" "$round" "no shim process found (cmdline with -address $D_SOCK)" "${figs[@]}"
+    else
+      log "  $impl: $SHIM_COUNT shim processes for $MANY_N containers"
+      sample "start${MANY_N}_s" "$impl" "$t"
+      sample shim_rss_kib "$impl" "$(awk -v k="$SHIM_RSS_KB" -v n="$MANY_N" 'BEGIN {printf "%.0f", k / n}')"
+      sample shim_pss_kib "$impl" "$(awk -v k="$SHIM_PSS_KB" -v n="$MANY_N" 'BEGIN {printf "%.0f", k / n}')"
+      sample shims "$impl" "$SHIM_COUNT"
+      sample "daemon_rss_${MANY_N}_mib" "$impl" "$(awk -v k="$(status_field VmRSS "$D_PID")" 'BEGIN {printf "%.1f", k / 1024}')"
+      sample "daemon_pss_${MANY_N}_mib" "$impl" "$(awk '$1 == "Pss:" {printf "%.1f", $2 / 1024}' "/proc/$D_PID/smaps_rollup")"
+    fi
+  fi
+  containers_stop "$impl"
+}
+register many "$MANY_N detached busybox containers on a fresh daemon: time to start them one by one (s), per-container shim VmRSS/PSS (KiB), shim count, daemon VmRSS/PSS (MiB)" 3
+
+# (8) $CONC_N `ctr run -d busybox ID sleep 1000` started at the same moment on a fresh daemon:
+#     wall time until the last ctr returns (every task checked running afterwards).
+scenario_concurrent() {
+  local impl=$1 round=$2 i t0 t pid rc bad="" n
+  local CTR_NS=$CNS CTR_DEBUG=""
+  local -a pids=()
+  failed_before concurrent "$impl" "concurrent${CONC_N}_s" && return 0
+  if ! containers_daemon "$impl"; then
+    fail concurrent "$impl" "$round" "$CTR_ERR" "concurrent${CONC_N}_s"
+    containers_stop "$impl"
+    return 0
+  fi
+  t0=$EPOCHREALTIME
+  for ((i = 1; i <= CONC_N; i++)); do
+    timeout -k 5 "$CTR_TIMEOUT" "$CTR" -a "$D_SOCK" -n "$CNS" run -d "$BUSYBOX_REF" \
+      "$(cid "$impl" "$round" "$i")" sleep 1000 >"$D_DIR/conc-$i.out" 2>"$D_DIR/conc-$i.err" </dev/null &
+    pids+=("$!")
+    HELPERS[$!]=1
+  done
+  i=0
+  for pid in "${pids[@]}"; do
+    i=$((i + 1))
+    rc=0
+    wait "$pid" || rc=$?
+    unset "HELPERS[$pid]"
+    ((rc == 0)) || [[ -n $bad ]] || bad="ctr run -d (container $i) exited $rc: $(last_line "$D_DIR/conc-$i.err")"
+  done
+  t=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.3f", b - a}')
+  if [[ -n $bad ]]; then
+    fail concurrent "$impl" "$round" "$bad" "concurrent${CONC_N}_s"
+  elif ! n=$(running_tasks) || ((n != CONC_N)); then
+    fail concurrent "$impl" "$round" "$n tasks running after $CONC_N concurrent ctr run -d, want $CONC_N" "concurrent${CONC_N}_s"
+  else
+    sample "concurrent${CONC_N}_s" "$impl" "$t"
+  fi
+  containers_stop "$impl"
+}
+register concurrent "$CONC_N concurrent ctr run -d of busybox on a fresh daemon: wall time until all are started (s)"
+
+# ----------------------------------------------- container scenario helpers
+
+# cid IMPL ROUND N: a container id unique to this run, implementation, round and N.
+cid() { echo "$CID_PREFIX-${1:0:1}$2-$3"; }
+
+# containers_daemon IMPL: a fresh daemon of IMPL (D_PID, D_SOCK, D_DIR) with the busybox
+# fixture imported and unpacked (overlayfs) in namespace $CNS. Sets CTR_ERR when the import fails.
+containers_daemon() {
+  fixtures_up
+  daemon_start "$1"
+  CTR_NS=$CNS ctr_run import images import "$FIXTURES/busybox-oci.tar"
+}
+
+# running_tasks: how many tasks of the current daemon in $CNS are RUNNING (fails if ctr does).
+running_tasks() {
+  CTR_NS=$CNS ctr_run tasks tasks ls || return 1
+  awk '$3 == "RUNNING"' "$D_DIR/tasks.out" | wc -l
+}
+
+# shim_pids: the current daemon's shims: processes started with `-address $D_SOCK` (a v2 shim's
+# command line: -namespace NS -id ID -address SOCK ...), by /proc/PID/cmdline.
+shim_pids() {
+  local f pid
+  for f in /proc/[0-9]*/cmdline; do
+    pid=${f#/proc/}
+    pid=${pid%/cmdline}
+    [[ $pid == "$D_PID" ]] && continue
+    tr '\0' '\n' 2>/dev/null <"$f" | awk -v s="$D_SOCK" '
+      $0 == "-namespace" {ns = 1} prev == "-address" && $0 == s {addr = 1} {prev = $0}
+      END {exit !(ns && addr)}' && echo "$pid"
+  done
+  return 0
+}
+
+# shim_memory: SHIM_COUNT, SHIM_RSS_KB (sum of VmRSS) and SHIM_PSS_KB (sum of smaps_rollup Pss)
+# over the current daemon's shims.
+shim_memory() {
+  local pid rss pss
+  SHIM_COUNT=0 SHIM_RSS_KB=0 SHIM_PSS_KB=0
+  for pid in $(shim_pids); do
+    rss=$(status_field VmRSS "$pid")
+    pss=$(awk '$1 == "Pss:" {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || true)
+    [[ -n $rss && -n $pss ]] || continue
+    SHIM_COUNT=$((SHIM_COUNT + 1))
+    SHIM_RSS_KB=$((SHIM_RSS_KB + rss))
+    SHIM_PSS_KB=$((SHIM_PSS_KB + pss))
+  done
+}
+
+# containers_stop IMPL: delete every task (SIGKILL) and container (with its snapshot) of the
+# current daemon in $CNS through ctr, then stop the daemon. Whatever that left behind is
+# reported and removed by PID and path: shims, container processes, cgroups.
+containers_stop() {
+  local impl=$1 pid n
+  if alive "$D_PID"; then
+    if CTR_NS=$CNS ctr_run tasks tasks ls -q; then
+      if [[ -s $D_DIR/tasks.out ]]; then
+        waitable "$D_DIR/task-rm.out" xargs -a "$D_DIR/tasks.out" -P 4 -n 1 "$CTR" -a "$D_SOCK" -n "$CNS" tasks rm -f \
+          2>"$D_DIR/task-rm.err" || log "  $impl: ctr tasks rm -f failed: $(last_line "$D_DIR/task-rm.err")"
+      fi
+    fi
+    if CTR_NS=$CNS ctr_run containers containers ls -q; then
+      if [[ -s $D_DIR/containers.out ]]; then
+        waitable "$D_DIR/c-rm.out" xargs -a "$D_DIR/containers.out" -P 4 -n 1 "$CTR" -a "$D_SOCK" -n "$CNS" containers rm \
+          2>"$D_DIR/c-rm.err" || log "  $impl: ctr containers rm failed: $(last_line "$D_DIR/c-rm.err")"
+      fi
+    fi
+  fi
+  n=0
+  for pid in $(shim_pids); do
+    n=$((n + 1))
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  ((n == 0)) || log "  warning: $impl left $n shim processes after its containers were deleted; killed them"
+  kill_containers "$D_DIR"
+  log_errors "$impl"
+  daemon_stop "$D_PID"
+  remove_cgroups
+}
+
+# kill_containers DIR: SIGKILL the init processes recorded in bundles under DIR (init.pid) and
+# every process in this run's container cgroups. A safety net: normally there are none.
+kill_containers() {
+  local f pid
+  local -A killed=()
+  for f in "$1"/*/state/io.containerd.runtime.v2.task/*/*/init.pid "$1"/state/io.containerd.runtime.v2.task/*/*/init.pid; do
+    [[ -f $f ]] || continue
+    pid=$(<"$f")
+    if ! [[ $pid =~ ^[0-9]+$ ]] || ! alive "$pid"; then continue; fi
+    kill -KILL "$pid" 2>/dev/null && killed[$pid]=1
+  done
+  for f in /sys/fs/cgroup/*/"$CNS"/"$CID_PREFIX"-*/cgroup.procs; do
+    [[ -f $f ]] || continue
+    while read -r pid; do kill -KILL "$pid" 2>/dev/null && killed[$pid]=1; done <"$f"
+  done
+  ((${#killed[@]} == 0)) || log "  warning: killed ${#killed[@]} container processes left by the daemon in $1"
+}
+
+# remove_cgroups: this run's container cgroups (reported: the runtime should have removed them),
+# then the namespace's parent cgroups if empty (runc creates them and nobody removes them).
+remove_cgroups() {
+  local d i
+  local -A ids=()
+  for d in /sys/fs/cgroup/*/"$CNS"/"$CID_PREFIX"-*/; do
+    [[ -d $d ]] || continue
+    d=${d%/}
+    ids[${d##*/}]=1
+    for ((i = 0; i < 50; i++)); do rmdir -- "$d" 2>/dev/null && break; sleep 0.1; done
+  done
+  ((${#ids[@]} == 0)) || log "  warning: the cgroups of ${#ids[@]} containers were left under /sys/fs/cgroup/*/$CNS; removed them"
+  for d in /sys/fs/cgroup/*/"$CNS"/; do [[ -d $d ]] && rmdir -- "$d" 2>/dev/null; done
+  return 0
+}
+
 # --------------------------------------------------- image scenario helpers
 
-REG_DIR="" REG_ADDR="" BIG_REF="" BIG_BYTES="" BIG_LAYERS=""
+REG_DIR="" REG_ADDR="" BIG_REF="" BIG_BYTES="" BIG_LAYERS="" FIXTURES_OK=0
+
+# fixtures_up: on first use, build (or reuse) the fixture images in $FIXTURES
+# (tests/fixtures/build-images.sh): the OCI layout with test/big, and busybox-oci.tar.
+fixtures_up() {
+  ((FIXTURES_OK)) && return 0
+  local fx=$REPO/tests/fixtures t0
+  t0=$EPOCHREALTIME
+  waitable "$WORK/fixtures.log" "$fx/build-images.sh" "$FIXTURES" --big-mib "$BIG_MIB" \
+    || die "tests/fixtures/build-images.sh $FIXTURES --big-mib $BIG_MIB failed: $(tail -n 5 "$WORK/fixtures.log")"
+  log "  fixtures in $FIXTURES ($(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}') s): $(tail -n 1 "$WORK/fixtures.log" | cut -c1-120)"
+  [[ -f $FIXTURES/busybox-oci.tar ]] || die "no busybox-oci.tar in $FIXTURES"
+  FIXTURES_OK=1
+}
 
 # registry_up: on first use, build (or reuse) the fixture images in $FIXTURES, start one
 # registry on 127.0.0.1 under $WORK, push test/big to it and read every blob through it once
@@ -187,10 +430,7 @@ registry_up() {
   for d in jq curl skopeo docker-registry umoci timeout; do
     command -v "$d" >/dev/null || die "$d is missing (the image scenarios need it; see tests/fixtures/README.md)"
   done
-  t0=$EPOCHREALTIME
-  waitable "$WORK/fixtures.log" "$fx/build-images.sh" "$FIXTURES" --big-mib "$BIG_MIB" \
-    || die "tests/fixtures/build-images.sh $FIXTURES --big-mib $BIG_MIB failed: $(tail -n 5 "$WORK/fixtures.log")"
-  log "  fixtures in $FIXTURES ($(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}') s): $(tail -n 1 "$WORK/fixtures.log" | cut -c1-120)"
+  fixtures_up
   layout=$FIXTURES/oci
   manifest=$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == "big")
                     | "\(.digest) \(.size)"' "$layout/index.json")
@@ -215,6 +455,7 @@ registry_up() {
 }
 
 # ctr_run LABEL ARGS...: `$CTR --debug -a $D_SOCK -n $NS ARGS` against the current daemon
+# ($CTR_DEBUG and $CTR_NS replace --debug and $NS when a scenario sets them `local`)
 # (killed after $CTR_TIMEOUT s), stdout/stderr to $D_DIR/LABEL.out/.err. Sets CTR_S (wall
 # seconds, from just before the spawn to just after it is reaped) and, when it fails, CTR_ERR.
 # --debug because without it `content fetch` and `images pull` run a progress display that
@@ -225,7 +466,8 @@ ctr_run() {
   shift
   CTR_ERR=""
   t0=$EPOCHREALTIME
-  timeout -k 5 "$CTR_TIMEOUT" "$CTR" --debug -a "$D_SOCK" -n "$NS" "$@" \
+  # shellcheck disable=SC2086  # CTR_DEBUG is one word or none
+  timeout -k 5 "$CTR_TIMEOUT" "$CTR" $CTR_DEBUG -a "$D_SOCK" -n "$CTR_NS" "$@" \
     >"$D_DIR/$label.out" 2>"$D_DIR/$label.err" </dev/null &
   pid=$!
   HELPERS[$pid]=1
@@ -450,7 +692,17 @@ daemon_stop() {
     log "pid $pid ignored SIGTERM for ${STOP_TIMEOUT}s: SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
   fi
-  wait "$pid" 2>/dev/null || true
+  local st=0
+  wait "$pid" 2>/dev/null || st=$?
+  # 143 = our SIGTERM, 0 = clean exit, 137 = our SIGKILL (reported above); anything else is a
+  # crash or a failed shutdown: worth knowing even when every figure came out.
+  if ((st != 0 && st != 143 && st != 137)); then
+    if ((st > 128)); then
+      log "  warning: daemon pid $pid died of signal $((st - 128)) while stopping$(log_tail "$dir")"
+    else
+      log "  warning: daemon pid $pid exited $st when stopped$(log_tail "$dir")"
+    fi
+  fi
   unset "LIVE[$pid]"
   if [[ -n $dir ]]; then
     report_mounts "$dir"
@@ -503,6 +755,8 @@ cleanup() {
   trap - EXIT INT TERM
   set +e
   for pid in "${!HELPERS[@]}"; do kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+  # Containers of the container scenarios first (their shims go with the command-line sweep).
+  [[ -n $WORK && -d $WORK ]] && kill_containers "$WORK"
   for pid in "${!LIVE[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
     local any=0
@@ -526,6 +780,7 @@ cleanup() {
     unmount_under "$WORK"
     rm -rf -- "$WORK"
   fi
+  remove_cgroups
   exit "$rc"
 }
 
