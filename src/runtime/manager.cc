@@ -1,7 +1,9 @@
 #include "runtime/manager.h"
 
 #include <dirent.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <climits>
@@ -25,6 +27,27 @@ using std::chrono::seconds;
 constexpr milliseconds kLoadTimeout = seconds(5);
 constexpr milliseconds kCleanupTimeout = seconds(5);
 constexpr milliseconds kShutdownTimeout = seconds(3);
+
+// A dead shim cannot remove its own socket, and its `delete` action does not either (neither
+// does containerd's). Removes the unix socket named by the bundle's `address` file once nobody
+// answers on it (a shim serving other containers of its group still does).
+void RemoveStaleShimSocket(const std::string& bundle_path) {
+  auto address = fs::ReadFile(bundle_path + "/address");
+  if (!address) return;
+  std::string path = address->substr(0, address->find('\n'));
+  if (path.starts_with("unix://")) path = path.substr(7);
+  sockaddr_un addr{.sun_family = AF_UNIX};
+  if (!path.starts_with("/") || path.size() >= sizeof(addr.sun_path)) return;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) return;
+  path.copy(addr.sun_path, path.size());
+  fs::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.Valid()) return;
+  if (::connect(fd.Get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0 &&
+      errno == ECONNREFUSED) {
+    ::unlink(path.c_str());
+  }
+}
 
 struct DirEntry {
   std::string name;
@@ -193,6 +216,7 @@ void TaskManager::CleanupDeadShim(const Bundle& bundle, const ShimCommand& comma
       entry.WithError(st.error()).Warn("publish /tasks/delete");
     }
   }
+  RemoveStaleShimSocket(bundle.Path());
   if (auto st = bundle.Delete(); !st) entry.WithError(st.error()).Error("failed to delete bundle");
 }
 
