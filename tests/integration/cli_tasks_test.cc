@@ -85,7 +85,7 @@ class CliTasksTest : public ::testing::TestWithParam<Shim> {
     ASSERT_TRUE(daemon_);
     ASSERT_TRUE(daemon_->Start()) << daemon_->Log();
     ASSERT_FALSE(Fixtures().empty());
-    auto r = daemon_->Ctr({"images", "import", Fixtures() + "/busybox-oci.tar"});
+    auto r = Ctr({"images", "import", Fixtures() + "/busybox-oci.tar"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     fifo_dir_ = daemon_->Dir() + "/fifo";
   }
@@ -93,21 +93,31 @@ class CliTasksTest : public ::testing::TestWithParam<Shim> {
   void TearDown() override {
     if (!daemon_ || !daemon_->Running()) return;
     // Whatever a failed test left: kill tasks, delete them and their containers.
-    auto tasks = daemon_->Berth({"tasks", "ls", "-q"});
+    auto tasks = Berth({"tasks", "ls", "-q"});
     for (const auto& id : Lines(tasks.out)) {
       if (id.empty()) continue;
-      daemon_->Berth({"tasks", "kill", "-s", "SIGKILL", "-a", id});
-      daemon_->Berth({"tasks", "rm", "-f", id});
+      Berth({"tasks", "kill", "-s", "SIGKILL", "-a", id});
+      Berth({"tasks", "rm", "-f", id});
     }
-    auto containers = daemon_->Berth({"containers", "ls", "-q"});
+    auto containers = Berth({"containers", "ls", "-q"});
     for (const auto& id : Lines(containers.out)) {
-      if (!id.empty()) daemon_->Berth({"containers", "rm", id});
+      if (!id.empty()) Berth({"containers", "rm", id});
     }
     daemon_->Stop();
+    // runc leaves the namespace's state root and ctr-style cgroupsPath parents (/<ns>) behind.
+    for (const char* root : {"/run/berth/runc/", "/run/containerd/runc/"}) {
+      ::rmdir((root + ns_).c_str());
+    }
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
+      ::rmdir((e.path().string() + "/" + ns_).c_str());
+    }
   }
 
+  RunResult Ctr(const std::vector<std::string>& args) const { return daemon_->Ctr(args, ns_); }
+
   RunResult Berth(std::vector<std::string> args, const std::string& input = "") const {
-    std::vector<std::string> argv = {BinPath("berth"), "-a", daemon_->Socket()};
+    std::vector<std::string> argv = {BinPath("berth"), "-a", daemon_->Socket(), "-n", ns_};
     argv.insert(argv.end(), args.begin(), args.end());
     return Exec(argv, input);
   }
@@ -138,6 +148,8 @@ class CliTasksTest : public ::testing::TestWithParam<Shim> {
 
   std::unique_ptr<Daemon> daemon_;
   std::string fifo_dir_;
+  // A namespace of this test process: no clash with other runs, and its leftovers are known.
+  std::string ns_ = "clitasks-" + std::to_string(::getpid());
 };
 
 TEST_P(CliTasksTest, RunRmPrintsOutputAndCleansUp) {
@@ -182,7 +194,7 @@ TEST_P(CliTasksTest, DetachedTaskLifecycle) {
   EXPECT_EQ(TaskStatus("d1"), "RUNNING");
   // ctr sees the same table.
   auto ours = Rows(Berth({"tasks", "ls"}).out);
-  auto theirs = Rows(daemon_->Ctr({"tasks", "ls"}).out);
+  auto theirs = Rows(Ctr({"tasks", "ls"}).out);
   EXPECT_EQ(ours, theirs);
   ASSERT_EQ(ours.size(), 1U);
   const std::string pid = ours[0][1];
@@ -206,7 +218,7 @@ TEST_P(CliTasksTest, DetachedTaskLifecycle) {
   auto ps2 = Berth({"tasks", "ps", "d1"});
   EXPECT_NE(ps2.out.find("&ProcessDetails{ExecID:e2,XXX_unrecognized:[],}"), std::string::npos)
       << ps2.out;
-  EXPECT_EQ(Rows(ps2.out), Rows(daemon_->Ctr({"tasks", "ps", "d1"}).out));
+  EXPECT_EQ(Rows(ps2.out), Rows(Ctr({"tasks", "ps", "d1"}).out));
 
   // A running task can be neither deleted nor have its container removed.
   EXPECT_NE(Berth({"tasks", "rm", "d1"}).exit_code, 0);
@@ -257,7 +269,7 @@ TEST_P(CliTasksTest, ContainersCommandsMatchCtr) {
   ASSERT_EQ(c.exit_code, 0) << c.err;
   EXPECT_EQ(c.out, "");
   auto ls = Berth({"containers", "ls"});
-  EXPECT_EQ(ls.out, daemon_->Ctr({"containers", "ls"}).out);
+  EXPECT_EQ(ls.out, Ctr({"containers", "ls"}).out);
   auto rows = Rows(ls.out);
   ASSERT_EQ(rows.size(), 1U);
   EXPECT_EQ(rows[0], (std::vector<std::string>{"c1", kImage, "io.containerd.runc.v2"}));
@@ -266,7 +278,7 @@ TEST_P(CliTasksTest, ContainersCommandsMatchCtr) {
   auto info = Berth({"containers", "info", "c1"});
   ASSERT_EQ(info.exit_code, 0) << info.err;
   auto ours = json::parse(info.out, nullptr, false);
-  auto theirs = json::parse(daemon_->Ctr({"containers", "info", "c1"}).out, nullptr, false);
+  auto theirs = json::parse(Ctr({"containers", "info", "c1"}).out, nullptr, false);
   EXPECT_EQ(ours, theirs);
   EXPECT_EQ(ours["Spec"]["process"]["args"], json({"sleep", "5"}));
   EXPECT_EQ(ours["Spec"]["annotations"]["team"], "a");  // ctr: --label also annotates
@@ -299,7 +311,7 @@ TEST_P(CliTasksTest, ContainersCommandsMatchCtr) {
   Berth({"containers", "create", kImage, "c3"});
   EXPECT_EQ(Berth({"containers", "rm", "--keep-snapshot", "c3"}).exit_code, 0);
   EXPECT_EQ(Berth({"containers", "ls", "-q"}).out, "");
-  daemon_->Ctr({"snapshots", "rm", "c3"});
+  Ctr({"snapshots", "rm", "c3"});
 }
 
 TEST_P(CliTasksTest, EnvCwdUserVisibleInside) {
@@ -397,8 +409,8 @@ TEST_P(CliTasksTest, RuncBinaryWrapperIsUsed) {
 TEST_P(CliTasksTest, SignalsAreForwarded) {
   auto out = daemon_->Dir() + "/sig.out";
   auto bg = Background::Start(
-      {BinPath("berth"), "-a", daemon_->Socket(), "run", "--rm", "--fifo-dir", fifo_dir_, kImage,
-       "g1", "sh", "-c",
+      {BinPath("berth"), "-a", daemon_->Socket(), "-n", ns_, "run", "--rm", "--fifo-dir", fifo_dir_,
+       kImage, "g1", "sh", "-c",
        "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 0.1; done"},
       out);
   ASSERT_TRUE(bg);
@@ -433,8 +445,9 @@ TEST_P(CliTasksTest, TtyRunUnderTmuxFollowsResize) {
     std::function<void()> fn;
     ~Kill() { fn(); }
   } kill{[&] { tmux({"kill-server"}); }};
-  std::string cmd = BinPath("berth") + " -a " + daemon_->Socket() + " run -t --rm --fifo-dir " +
-                    fifo_dir_ + " " + kImage + " tt sh; echo $? > " + status + "; sleep 600";
+  std::string cmd = BinPath("berth") + " -a " + daemon_->Socket() + " -n " + ns_ +
+                    " run -t --rm --fifo-dir " + fifo_dir_ + " " + kImage + " tt sh; echo $? > " +
+                    status + "; sleep 600";
   ASSERT_EQ(tmux({"new-session", "-d", "-x", "100", "-y", "30", "-s", "s1", cmd}).exit_code, 0);
   auto screen = [&] { return tmux({"capture-pane", "-p", "-t", "s1"}).out; };
   ASSERT_TRUE(WaitFor([&] { return screen().find("/ #") != std::string::npos; })) << screen();

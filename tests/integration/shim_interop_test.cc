@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <filesystem>
 #include <sstream>
 #include <thread>
 
@@ -85,8 +86,15 @@ class ContainerdInterop : public ::testing::Test {
     }
     // Any shim of ours still serving this daemon: its socket name is derived from our address.
     for (const auto& id : ids_) {
-      std::string runc_root = std::string("/run/berth/runc/default");
-      Exec({"runc", "--root", runc_root, "delete", "--force", id});
+      Exec({"runc", "--root", "/run/berth/runc/" + ns_, "delete", "--force", id});
+    }
+    ::rmdir(("/run/berth/runc/" + ns_).c_str());
+    // runc removes a container's cgroups, not the /<ns> parents ctr's cgroupsPath created.
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
+      std::string nsdir = e.path().string() + "/" + ns_;
+      for (const auto& id : ids_) ::rmdir((nsdir + "/" + id).c_str());
+      ::rmdir(nsdir.c_str());
     }
     std::string mounts = ReadText("/proc/self/mountinfo");
     std::istringstream in(mounts);
@@ -107,12 +115,14 @@ class ContainerdInterop : public ::testing::Test {
   }
 
   RunResult Ctr(const std::vector<std::string>& args) {
-    std::vector<std::string> argv{"ctr", "-a", socket_, "-n", "default"};
+    std::vector<std::string> argv{"ctr", "-a", socket_, "-n", ns_};
     argv.insert(argv.end(), args.begin(), args.end());
     return Exec(argv, "", std::chrono::seconds(120));
   }
 
   std::optional<fs::TempDir> dir_;
+  // Our own namespace: its runc root and cgroup parents are removed afterwards.
+  std::string ns_ = "berth-interop-" + std::to_string(::getpid());
   std::string socket_;
   std::unique_ptr<Background> daemon_;
   std::vector<std::string> ids_;
@@ -164,14 +174,14 @@ TEST_F(ContainerdInterop, RunEchoAndKillDetached) {
   EXPECT_EQ(cdel.exit_code, 0) << cdel.err;
   // No shim socket of ours is left for this daemon (/run/berth/s/<sha256 of address/ns/id>).
   for (const auto& id : ids_) {
-    auto hash = Exec(
-        {"/bin/sh", "-c", "printf %s \"$0\" | sha256sum | cut -c1-64", socket_ + "/default/" + id});
+    auto hash = Exec({"/bin/sh", "-c", "printf %s \"$0\" | sha256sum | cut -c1-64",
+                      socket_ + "/" + ns_ + "/" + id});
     ASSERT_EQ(hash.exit_code, 0);
     std::string sock = "/run/berth/s/" + hash.out.substr(0, 64);
     EXPECT_NE(::access(sock.c_str(), F_OK), 0) << "socket left: " << sock;
   }
   // No shim of ours is left for this daemon.
-  auto pg = Exec({"pgrep", "-f", "containerd-shim-berth-v2 -namespace default -id berth-"});
+  auto pg = Exec({"pgrep", "-f", "containerd-shim-berth-v2 -namespace " + ns_ + " -id berth-"});
   EXPECT_NE(pg.exit_code, 0) << "shim still running: " << pg.out;
 }
 

@@ -148,6 +148,10 @@ class SoakIT : public ::testing::TestWithParam<Variant> {
     for (const auto& t : targets) ::umount2(t.c_str(), MNT_DETACH);
     for (const auto& cg : ContainerCgroups(ns_)) RmdirPatiently(cg);
     for (const auto& cg : NamespaceCgroups(ns_)) ::rmdir(cg.c_str());  // runc's parent: ours
+    // runc's per-namespace state roots (runc leaves them, empty).
+    for (const char* root : {"/run/berth/runc/", "/run/containerd/runc/"}) {
+      ::rmdir((root + ns_).c_str());
+    }
     // Sockets of this test's shims that a shim left behind (reported by the test).
     for (const auto& [path, id] : sockets_) {
       struct stat st {};

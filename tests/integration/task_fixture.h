@@ -94,6 +94,9 @@ struct ShimParam {
   }
 };
 
+// gtest (and so ctest's test list) prints the shim's name instead of the struct's bytes.
+inline void PrintTo(const ShimParam& param, std::ostream* os) { *os << param.name; }
+
 inline std::string ParamName(const ::testing::TestParamInfo<ShimParam>& info) {
   return info.param.name;
 }
