@@ -190,17 +190,43 @@ register pull "ctr images pull of test/big into overlayfs, fresh daemon: cold (f
 #     and snapshot. One untimed warm-up run per round on a fresh daemon with the image
 #     unpacked, then $RUN_N timed runs, each one sample (so the figure is the median of
 #     rounds x $RUN_N runs).
+#     Both daemons drive the same runc, whose own cost is a floor neither can go below:
+#     runc_floor_ms is `runc run` of a busybox bundle (create, start, wait, delete; no daemon,
+#     no shim, no snapshot) measured in the same round, and run_overhead_ms = run_rm_ms minus
+#     it, the part each daemon (with ctr, shim, snapshot and mounts) adds.
+runc_floor() {
+  local bundle=$WORK/runc-floor samples="" i t0 t1
+  if [[ ! -d $bundle ]]; then
+    mkdir -p "$bundle/rootfs/bin" || return 1
+    cp /bin/busybox "$bundle/rootfs/bin/busybox" && ln -s busybox "$bundle/rootfs/bin/true" || return 1
+    (cd "$bundle" && runc spec) || return 1
+    jq '.process.args = ["/bin/true"] | .process.terminal = false | .root.readonly = false' \
+      "$bundle/config.json" >"$bundle/config.tmp" && mv "$bundle/config.tmp" "$bundle/config.json" || return 1
+  fi
+  for ((i = 0; i < 5; i++)); do
+    t0=$(date +%s%N)
+    runc --root "$WORK/runc-floor-root" run --bundle "$bundle" "berth-bench-floor-$$-$i" </dev/null >/dev/null 2>&1 || return 1
+    t1=$(date +%s%N)
+    samples+="$(awk -v d=$((t1 - t0)) 'BEGIN {printf "%.1f", d / 1e6}') "
+  done
+  median "$samples"
+}
+
 scenario_run() {
-  local impl=$1 round=$2 i
+  local impl=$1 round=$2 i floor ms
   local CTR_NS=$CNS CTR_DEBUG=""
   failed_before run "$impl" run_rm_ms && return 0
+  floor=$(runc_floor) || floor=""
   if containers_daemon "$impl" && ctr_run warm run --rm "$BUSYBOX_REF" "$(cid "$impl" "$round" w)" true; then
+    [[ -n $floor ]] && sample runc_floor_ms "$impl" "$floor"
     for ((i = 1; i <= RUN_N; i++)); do
       if ! ctr_run run run --rm "$BUSYBOX_REF" "$(cid "$impl" "$round" "$i")" true; then
         fail run "$impl" "$round" "$CTR_ERR" run_rm_ms
         break
       fi
-      sample run_rm_ms "$impl" "$(awk -v s="$CTR_S" 'BEGIN {printf "%.1f", s * 1000}')"
+      ms=$(awk -v s="$CTR_S" 'BEGIN {printf "%.1f", s * 1000}')
+      sample run_rm_ms "$impl" "$ms"
+      [[ -n $floor ]] && sample run_overhead_ms "$impl" "$(awk -v a="$ms" -v b="$floor" 'BEGIN {printf "%.1f", a - b}')"
     done
   else
     fail run "$impl" "$round" "$CTR_ERR" run_rm_ms
