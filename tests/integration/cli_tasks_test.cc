@@ -451,12 +451,22 @@ TEST_P(CliTasksTest, TtyRunUnderTmuxFollowsResize) {
   ASSERT_EQ(tmux({"new-session", "-d", "-x", "100", "-y", "30", "-s", "s1", cmd}).exit_code, 0);
   auto screen = [&] { return tmux({"capture-pane", "-p", "-t", "s1"}).out; };
   ASSERT_TRUE(WaitFor([&] { return screen().find("/ #") != std::string::npos; })) << screen();
-  tmux({"send-keys", "-t", "s1", "stty size", "Enter"});
-  EXPECT_TRUE(WaitFor([&] { return screen().find("30 100") != std::string::npos; })) << screen();
+  int polls = 0;
+  EXPECT_TRUE(WaitFor([&] {
+    if (polls++ % 20 == 0) tmux({"send-keys", "-t", "s1", "stty size", "Enter"});
+    return screen().find("30 100") != std::string::npos;
+  })) << screen();
   tmux({"resize-window", "-t", "s1", "-x", "120", "-y", "40"});
-  tmux({"send-keys", "-t", "s1", "stty size; tty", "Enter"});
-  EXPECT_TRUE(WaitFor([&] { return screen().find("40 120") != std::string::npos; })) << screen();
-  EXPECT_NE(screen().find("/dev/pts/0"), std::string::npos);
+  // The new size travels SIGWINCH -> ResizePty -> shim -> pty asynchronously: ask again (once a
+  // second) until the shell sees it.
+  polls = 0;
+  EXPECT_TRUE(WaitFor([&] {
+    if (polls++ % 20 == 0) tmux({"send-keys", "-t", "s1", "stty size; tty", "Enter"});
+    return screen().find("40 120") != std::string::npos;
+  })) << screen();
+  // `tty` prints after `stty size`: wait for its line too.
+  EXPECT_TRUE(WaitFor([&] { return screen().find("/dev/pts/0") != std::string::npos; }))
+      << screen();
   tmux({"send-keys", "-t", "s1", "exit 5", "Enter"});
   EXPECT_TRUE(WaitFor([&] { return ReadText(status) == "5\n"; })) << screen();
   EXPECT_EQ(Berth({"containers", "ls", "-q"}).out, "");
