@@ -426,6 +426,14 @@ remove_cgroups() {
   done
   ((${#ids[@]} == 0)) || log "  warning: the cgroups of ${#ids[@]} containers were left under /sys/fs/cgroup/*/$CNS; removed them"
   for d in /sys/fs/cgroup/*/"$CNS"/; do [[ -d $d ]] && rmdir -- "$d" 2>/dev/null; done
+  # runc state of this run's containers whose shim was killed above (containerd's shim keeps it
+  # under /run/containerd/runc, ours under /run/berth/runc), then the empty namespace roots.
+  for d in /run/containerd/runc/"$CNS"/"$CID_PREFIX"-* /run/berth/runc/"$CNS"/"$CID_PREFIX"-*; do
+    [[ -d $d ]] && runc --root "${d%/*}" delete --force "${d##*/}" >/dev/null 2>&1
+  done
+  for d in /run/containerd/runc/"$CNS" /run/berth/runc/"$CNS"; do
+    [[ -d $d ]] && rmdir -- "$d" 2>/dev/null
+  done
   return 0
 }
 
