@@ -48,7 +48,11 @@ Result<int> RunAction(App& app, const RunFlags& f, const std::vector<std::string
       }
     }
   } remove;
-  if (f.rm) remove = {&session, &container};
+  if (f.rm) {
+    // Set in place: assigning a braced Remove would run the temporary's destructor at once.
+    remove.session = &session;
+    remove.c = &container;
+  }
 
   StartTaskOptions options;
   options.io = {.null_io = f.null_io, .log_uri = f.log_uri, .fifo_dir = f.fifo_dir};
