@@ -10,21 +10,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class RecoveryIT : public ::testing::TestWithParam<ShimParam> {
- protected:
-  void SetUp() override {
-    if (GetParam().name == "berth" && ::access(GetParam().Binary().c_str(), X_OK) != 0) {
-      GTEST_SKIP() << "containerd-shim-berth-v2 is not built in " << BinPath("");
-    }
-    ASSERT_TRUE(f_.Setup("\"io.containerd.runc.v2\" = \"" + GetParam().Binary() + "\"\n"))
-        << (f_.D() ? f_.D()->Log() : "");
-  }
-  void TearDown() override {
-    f_.Cleanup();
-    if (HasFailure() && f_.D()) std::cerr << "berthd log:\n" << f_.D()->Log() << "\n";
-  }
-  TaskFixture f_;
-};
+class RecoveryIT : public ShimParamIT {};
 
 TEST_P(RecoveryIT, KillNineWithTenRunningContainers) {
   constexpr int kN = 10;

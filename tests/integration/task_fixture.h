@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -227,5 +228,23 @@ inline bool HybridCgroups() {
   return ::stat("/sys/fs/cgroup/unified/cgroup.controllers", &st) == 0 &&
          ::stat("/sys/fs/cgroup/cgroup.controllers", &st) != 0;
 }
+
+// A test run once per shim serving io.containerd.runc.v2 (TasksIT, RecoveryIT): a TaskFixture
+// set up for that shim, its daemon log printed when the test fails. Our own shim is built with
+// the tests, so a missing one is a failure, not a skip.
+class ShimParamIT : public ::testing::TestWithParam<ShimParam> {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(::access(GetParam().Binary().c_str(), X_OK), 0)
+        << GetParam().Binary() << " is missing (Debian's containerd package, or our build)";
+    ASSERT_TRUE(f_.Setup("\"io.containerd.runc.v2\" = \"" + GetParam().Binary() + "\"\n"))
+        << (f_.D() ? f_.D()->Log() : "");
+  }
+  void TearDown() override {
+    f_.Cleanup();
+    if (HasFailure() && f_.D()) std::cerr << "berthd log:\n" << f_.D()->Log() << "\n";
+  }
+  TaskFixture f_;
+};
 
 }  // namespace berth::testing
