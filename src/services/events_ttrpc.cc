@@ -7,7 +7,6 @@
 
 #include <chrono>
 #include <future>
-#include <limits>
 #include <thread>
 
 #include "common/log.h"
