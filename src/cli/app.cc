@@ -14,21 +14,16 @@ Result<std::chrono::nanoseconds> ParseDuration(std::string_view text) {
 
 Result<std::shared_ptr<grpc::Channel>> App::Channel() {
   if (channel_) return channel_;
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(16 << 20);
-  args.SetMaxSendMessageSize(16 << 20);
-  auto channel =
-      grpc::CreateCustomChannel("unix:" + flags_.address, grpc::InsecureChannelCredentials(), args);
   BERTH_ASSIGN_OR_RETURN(auto connect_timeout, ParseDuration(flags_.connect_timeout));
-  if (connect_timeout.count() == 0) connect_timeout = std::chrono::seconds(10);
-  auto deadline = std::chrono::system_clock::now() + connect_timeout;
-  if (!channel->WaitForConnected(deadline)) {
-    return Unavailable(
-        fmt::format("failed to dial {:?}: context deadline exceeded (is berthd running there?)",
-                    flags_.address));
-  }
-  channel_ = channel;
+  BERTH_ASSIGN_OR_RETURN(channel_, client::Dial(flags_.address, connect_timeout));
   return channel_;
+}
+
+Result<client::Session> App::Session() {
+  BERTH_ASSIGN_OR_RETURN(auto channel, Channel());
+  auto timeout = ParseDuration(flags_.timeout);
+  return client::Session(std::move(channel), flags_.ns,
+                         timeout ? *timeout : std::chrono::nanoseconds{});
 }
 
 std::unique_ptr<grpc::ClientContext> App::NewContext() const {
@@ -39,10 +34,6 @@ std::unique_ptr<grpc::ClientContext> App::NewContext() const {
     ctx->set_deadline(std::chrono::system_clock::now() + *timeout);
   }
   return ctx;
-}
-
-Error FromGrpc(const grpc::Status& status) {
-  return ErrorFromGrpc(static_cast<int>(status.error_code()), status.error_message());
 }
 
 std::map<std::string, std::string> LabelArgs(const std::vector<std::string>& args, size_t from) {

@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "client/session.h"
 #include "common/errdefs.h"
 
 namespace berth::cli {
@@ -33,6 +34,8 @@ class App {
   Result<std::shared_ptr<grpc::Channel>> Channel();
   // A context carrying the namespace header and the --timeout deadline.
   std::unique_ptr<grpc::ClientContext> NewContext() const;
+  // The connection with the namespace and --timeout of the flags.
+  Result<client::Session> Session();
   const GlobalFlags& Flags() const { return flags_; }
 
  private:
@@ -40,8 +43,8 @@ class App {
   std::shared_ptr<grpc::Channel> channel_;
 };
 
-// Maps a failed call back to berth's error model (text as the daemon sent it).
-Error FromGrpc(const grpc::Status& status);
+using client::FromGrpc;
+using client::Session;
 
 // `k=v` args into labels, as ctr's ObjectWithLabelArgs: first arg is the object, rest labels.
 std::map<std::string, std::string> LabelArgs(const std::vector<std::string>& args, size_t from);

@@ -275,7 +275,7 @@ Result<containers_api::Container> NewContainer(const Session& session, const Con
       return InvalidArgument("cannot load spec config file: " + f.config + " is not a JSON object");
     }
   } else {
-    spec = oci::DefaultSpec(session.CliApp().Flags().ns, id);
+    spec = oci::DefaultSpec(session.Namespace(), id);
     oci::WithDefaultUnixDevices(spec);
     if (!f.env_file.empty()) BERTH_TRY(oci::WithEnvFile(spec, f.env_file));
     oci::WithEnv(spec, f.env);
@@ -497,13 +497,13 @@ ojson ContainerJson(const containers_api::Container& c) {
 }
 
 Status CreateAction(App& app, const ContainerFlags& flags, const std::vector<std::string>& args) {
-  BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   BERTH_TRY(NewContainer(session, flags, args));
   return Ok();
 }
 
 Status ListAction(App& app, bool quiet, const std::vector<std::string>& filters) {
-  BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   containers_api::ListContainersRequest req;
   for (const auto& f : filters) req.add_filters(f);
   containers_api::ListContainersResponse resp;
@@ -529,7 +529,7 @@ Status DeleteAction(App& app, bool keep_snapshot, const std::vector<std::string>
   if (ids.empty()) {
     return InvalidArgument("must specify at least one container to delete");
   }
-  BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   std::optional<Error> exit_error;
   for (const auto& id : ids) {
     // ctr's deleteContainer: a stopped or created task goes first; a live one refuses.
@@ -568,7 +568,7 @@ Status DeleteAction(App& app, bool keep_snapshot, const std::vector<std::string>
 Status LabelAction(App& app, const std::vector<std::string>& args) {
   std::string id = args.empty() ? "" : args[0];
   if (id.empty()) return InvalidArgument("container id must be provided");
-  BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   auto labels = LabelArgs(args, 1);
   BERTH_TRY(GetContainer(session, id));
   containers_api::UpdateContainerRequest req;
@@ -590,7 +590,7 @@ Status LabelAction(App& app, const std::vector<std::string>& args) {
 
 Status InfoAction(App& app, bool spec_only, const std::string& id) {
   if (id.empty()) return InvalidArgument("container id must be provided");
-  BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   BERTH_ASSIGN_OR_RETURN(auto c, GetContainer(session, id));
   if (spec_only) {
     if (!c.has_spec()) return InvalidArgument("container has no spec");

@@ -68,21 +68,6 @@ std::string HumanDuration(std::chrono::nanoseconds d) {
   return fmt::format("{} years", static_cast<int64_t>(hours_f) / 24 / 365);
 }
 
-std::string FormatRfc3339Local(int64_t unix_seconds) {
-  static std::once_flag tz_once;
-  std::call_once(tz_once, [] { tzset(); });
-  time_t t = static_cast<time_t>(unix_seconds);
-  struct tm tm {};
-  localtime_r(&t, &tm);
-  std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", tm.tm_year + 1900,
-                                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  long offset = tm.tm_gmtoff;
-  if (offset == 0) return out + "Z";
-  char sign = offset < 0 ? '-' : '+';
-  if (offset < 0) offset = -offset;
-  return out + fmt::format("{}{:02}:{:02}", sign, offset / 3600, (offset % 3600) / 60);
-}
-
 std::string JoinLabels(const std::map<std::string, std::string>& labels, std::string_view empty) {
   if (labels.empty()) return std::string(empty);
   std::string out;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/errdefs.h"
+#include "common/timeutil.h"
 #include "images/image.h"
 
 namespace berth::cli {
@@ -23,8 +24,6 @@ std::string HumanSize(double size);
 std::string ProgressBytes(int64_t size);
 // go-units HumanDuration ("Less than a second", "3 seconds", "About a minute", "2 hours", ...).
 std::string HumanDuration(std::chrono::nanoseconds d);
-// Go's time.RFC3339 in the local zone: "2006-01-02T15:04:05Z07:00" ("Z" for a zero offset).
-std::string FormatRfc3339Local(int64_t unix_seconds);
 
 // "k=v" pairs sorted and joined by ","; `empty` when there are none.
 std::string JoinLabels(const std::map<std::string, std::string>& labels,
@@ -36,9 +35,9 @@ Status ValidateDigest(std::string_view text);
 // The image types and walks the commands use live in images/.
 using images::BlobReader;
 using images::BlobStat;
+using images::ChainId;
 using images::CheckImage;
 using images::CheckResult;
-using images::ChainId;
 using images::DefaultPlatform;
 using images::FormatPlatform;
 using images::ImageChildren;

@@ -13,9 +13,9 @@
 #include <fmt/format.h>
 
 #include "cli/app.h"
+#include "cli/client.h"
 #include "cli/format.h"
 #include "cli/tabwriter.h"
-#include "cli/unpack.h"
 #include "common/log.h"
 
 namespace berth::cli {
@@ -49,7 +49,7 @@ class ContentProvider {
 
   // Info for the size, then the Read stream (unpack.h's reader).
   Result<std::string> ReadBlob(const OciDescriptor& desc) {
-    return ReadContent(Session(app_, channel_), desc);
+    return ReadContent(client::Session(channel_, app_.Flags().ns), desc);
   }
 
   BlobReader Reader() {

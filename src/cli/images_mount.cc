@@ -9,8 +9,8 @@
 #include <fmt/format.h>
 
 #include "cli/app.h"
+#include "cli/client.h"
 #include "cli/format.h"
-#include "cli/unpack.h"
 #include "common/mount.h"
 
 namespace berth::cli {
@@ -136,7 +136,7 @@ Status MountAction(App& app, const MountFlags& flags, const std::vector<std::str
   std::string target = args.size() > 1 ? args[1] : "";
   if (ref.empty()) return Unknown("please provide an image reference to mount");
   if (target.empty()) return Unknown("please provide a target path to mount to");
-  BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
 
   // ctr: the flag, else containerd.DefaultSnapshotter (no namespace default here).
   std::string snapshotter = flags.snapshotter.empty() ? kDefaultSnapshotter : flags.snapshotter;
@@ -200,7 +200,7 @@ Status MountAction(App& app, const MountFlags& flags, const std::vector<std::str
 Status UnmountAction(App& app, const MountFlags& flags, const std::vector<std::string>& args) {
   std::string target = args.empty() ? std::string() : args[0];
   if (target.empty()) return Unknown("please provide a target path to unmount from");
-  BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   BERTH_TRY(mount::UnmountAll(target));
   if (flags.rm) {
     BERTH_ASSIGN_OR_RETURN(std::string name, ResolveSnapshotterName(session, flags.snapshotter));

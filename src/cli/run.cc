@@ -35,7 +35,7 @@ Result<int> RunAction(App& app, const RunFlags& f, const std::vector<std::string
   if (f.rm && f.detach) return Unknown("flags --detach and --rm cannot be specified together");
   if (f.cni) return NotImplemented("--cni: berth run has no CNI networking yet");
 
-  BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   BERTH_ASSIGN_OR_RETURN(auto container, NewContainer(session, f.container, args));
   // --rm: the container and its snapshot go whatever happens next (ctr's deferred Delete).
   struct Remove {

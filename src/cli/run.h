@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/app.h"
-#include "cli/unpack.h"
+#include "cli/client.h"
 #include "common/errdefs.h"
 #include "common/mount.h"
 

@@ -10,9 +10,9 @@
 #include <fmt/format.h>
 
 #include "cli/app.h"
+#include "cli/client.h"
 #include "cli/format.h"
 #include "cli/tabwriter.h"
-#include "cli/unpack.h"
 #include "common/timeutil.h"
 
 namespace berth::cli {
@@ -242,7 +242,7 @@ struct Flags {
 };
 
 Result<SnapshotClient> Snapshotter(App& app, const std::string& name) {
-  BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   BERTH_ASSIGN_OR_RETURN(std::string resolved, ResolveSnapshotterName(session, name));
   return SnapshotClient(session, resolved);
 }
@@ -424,7 +424,7 @@ Status DiffAction(App& app, const Flags& flags, const DiffFlags& diff_flags,
   std::string id_a = args.empty() ? std::string() : args[0];
   std::string id_b = args.size() > 1 ? args[1] : "";
   if (id_a.empty()) return Unknown("snapshot id must be provided");
-  BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   BERTH_ASSIGN_OR_RETURN(LeasedSession leased, WithLease(session));
   struct Done {
     std::function<void()> fn;
@@ -459,7 +459,7 @@ Status UnpackAction(App& app, const std::string& snapshotter_flag,
                     const std::vector<std::string>& args) {
   std::string digest = args.empty() ? std::string() : args[0];
   BERTH_TRY(ValidateDigest(digest));
-  BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   auto stub = images_api::Images::NewStub(session.Channel());
   images_api::ListImagesRequest req;
   images_api::ListImagesResponse resp;

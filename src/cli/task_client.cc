@@ -195,7 +195,7 @@ Result<std::unique_ptr<TaskClient::Waiter>> TaskClient::Wait(const std::string& 
   std::unique_ptr<Waiter> w(new Waiter());
   // No --timeout on Wait: it lasts as long as the process (the Go client's Wait uses its own ctx).
   w->ctx_ = std::make_unique<grpc::ClientContext>();
-  w->ctx_->AddMetadata("containerd-namespace", session_.CliApp().Flags().ns);
+  w->ctx_->AddMetadata("containerd-namespace", session_.Namespace());
   tasks_api::WaitRequest req;
   req.set_container_id(id_);
   req.set_exec_id(exec_id);

@@ -119,7 +119,7 @@ std::string GoUintList(const pb::RepeatedField<uint64_t>& list) {
 }
 
 Status ListAction(App& app, bool quiet) {
-  BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   tasks_api::ListTasksRequest req;
   tasks_api::ListTasksResponse resp;
   auto ctx = session.Context();
@@ -143,7 +143,7 @@ Status ListAction(App& app, bool quiet) {
 
 Status PsAction(App& app, const std::string& id) {
   BERTH_TRY(RequireId(id));
-  BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   BERTH_TRY(GetContainer(session, id));
   tasks_api::ListPidsRequest req;
   req.set_container_id(id);
@@ -179,7 +179,7 @@ Status KillAction(App& app, const std::string& signal, const std::string& exec_i
   BERTH_TRY(RequireId(id));
   BERTH_ASSIGN_OR_RETURN(int sig, ParseSignal("SIGTERM"));
   if (all && !exec_id.empty()) return Unknown("specify an exec-id or all; not both");
-  BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   BERTH_ASSIGN_OR_RETURN(auto c, GetContainer(session, id));
   if (!signal.empty()) {
     BERTH_ASSIGN_OR_RETURN(sig, ParseSignal(signal));
@@ -193,7 +193,7 @@ Status KillAction(App& app, const std::string& signal, const std::string& exec_i
 }
 
 Status PauseResumeAction(App& app, const std::string& id, bool pause) {
-  BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   BERTH_TRY(GetContainer(session, id));
   TaskClient task(session, id);
   BERTH_TRY(task.Get());
@@ -202,7 +202,7 @@ Status PauseResumeAction(App& app, const std::string& id, bool pause) {
 
 Status DeleteAction(App& app, bool force, const std::string& exec_id,
                     const std::vector<std::string>& ids, int* exit_code) {
-  BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   // containerd's WithProcessKill: SIGKILL (all processes for a task), wait, then delete.
   auto kill_and_wait = [&](const TaskClient& task, const std::string& eid) -> Status {
     auto p = task.Get(eid);
@@ -261,7 +261,7 @@ Status DeleteAction(App& app, bool force, const std::string& exec_id,
 }
 
 Status MetricsAction(App& app, const std::string& format, const std::string& id) {
-  BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   BERTH_TRY(GetContainer(session, id));
   TaskClient task(session, id);
   BERTH_TRY(task.Get());
@@ -355,7 +355,7 @@ Status UpdateAction(App& app, const UpdateFlags& f, const std::string& id) {
   if (f.cpu_shares != 0) resources["cpu"]["shares"] = f.cpu_shares;
   if (f.pids_limit != 0) resources["pids"]["limit"] = f.pids_limit;
   if (resources.empty()) return InvalidArgument("nothing to update: give at least one limit");
-  BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   BERTH_TRY(GetContainer(session, id));
   tasks_api::UpdateTaskRequest req;
   req.set_container_id(id);
@@ -382,7 +382,7 @@ Result<int> ExecAction(App& app, const ExecFlags& f, const std::vector<std::stri
   BERTH_TRY(RequireId(id));
   if (f.exec_id.empty()) return Unknown("Required flag \"exec-id\" not set");
   std::vector<std::string> cmd(args.begin() + 1, args.end());
-  BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   BERTH_ASSIGN_OR_RETURN(auto c, GetContainer(session, id));
   BERTH_ASSIGN_OR_RETURN(std::string spec_text, ContainerSpecJson(c));
   json spec = json::parse(spec_text, nullptr, false);
@@ -409,13 +409,13 @@ Result<int> ExecAction(App& app, const ExecFlags& f, const std::vector<std::stri
 
 Result<int> StartAction(App& app, const StartTaskOptions& o, const std::string& id) {
   BERTH_TRY(RequireId(id));
-  BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   BERTH_ASSIGN_OR_RETURN(auto c, GetContainer(session, id));
   return StartTask(session, c, o);
 }
 
 Result<int> AttachAction(App& app, const std::string& id) {
-  BERTH_ASSIGN_OR_RETURN(Session session, Session::Open(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   BERTH_ASSIGN_OR_RETURN(auto c, GetContainer(session, id));
   return AttachTask(session, c);
 }

@@ -1,6 +1,7 @@
 #include "common/timeutil.h"
 
 #include <ctime>
+#include <mutex>
 #include <string>
 
 #include <fmt/format.h>
@@ -120,6 +121,21 @@ Result<std::chrono::nanoseconds> ParseGoDuration(std::string_view text) {
     total += value * scale;
   }
   return std::chrono::nanoseconds(static_cast<int64_t>(total));
+}
+
+std::string FormatRfc3339Local(int64_t unix_seconds) {
+  static std::once_flag tz_once;
+  std::call_once(tz_once, [] { tzset(); });
+  time_t t = static_cast<time_t>(unix_seconds);
+  struct tm tm {};
+  localtime_r(&t, &tm);
+  std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", tm.tm_year + 1900,
+                                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  long offset = tm.tm_gmtoff;
+  if (offset == 0) return out + "Z";
+  char sign = offset < 0 ? '-' : '+';
+  if (offset < 0) offset = -offset;
+  return out + fmt::format("{}{:02}:{:02}", sign, offset / 3600, (offset % 3600) / 60);
 }
 
 }  // namespace berth

@@ -23,5 +23,7 @@ Result<std::chrono::nanoseconds> ParseGoDuration(std::string_view text);
 
 int64_t UnixNanos(Timestamp t);
 Timestamp FromUnixNanos(int64_t nanos);
+// Go's time.RFC3339 in the local zone: "2006-01-02T15:04:05Z07:00" ("Z" for a zero offset).
+std::string FormatRfc3339Local(int64_t unix_seconds);
 
 }  // namespace berth

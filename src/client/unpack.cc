@@ -1,4 +1,4 @@
-#include "cli/unpack.h"
+#include "client/unpack.h"
 
 #include <github.com/containerd/containerd/api/services/content/v1/content.grpc.pb.h>
 #include <github.com/containerd/containerd/api/services/diff/v1/diff.grpc.pb.h>
@@ -14,8 +14,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
+#include "common/timeutil.h"
 
-namespace berth::cli {
+namespace berth::client {
 namespace {
 
 namespace content_api = containerd::services::content::v1;
@@ -81,19 +82,6 @@ Result<std::vector<std::string>> ConfigDiffIds(std::string_view blob) {
 }
 
 }  // namespace
-
-// ---- Session ----
-
-Result<Session> Session::Open(App& app) {
-  BERTH_ASSIGN_OR_RETURN(auto channel, app.Channel());
-  return Session(app, std::move(channel));
-}
-
-std::unique_ptr<grpc::ClientContext> Session::Context() const {
-  auto ctx = app_->NewContext();
-  if (!lease_.empty()) ctx->AddMetadata("containerd-lease", lease_);
-  return ctx;
-}
 
 // ---- Leases ----
 
@@ -366,7 +354,7 @@ Result<std::string> ResolveSnapshotterName(const Session& session, const std::st
   if (!name.empty()) return name;
   auto stub = ns_api::Namespaces::NewStub(session.Channel());
   ns_api::GetNamespaceRequest req;
-  req.set_name(session.CliApp().Flags().ns);
+  req.set_name(session.Namespace());
   ns_api::GetNamespaceResponse resp;
   auto ctx = session.Context();
   if (auto st = stub->Get(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
@@ -503,13 +491,13 @@ Result<UnpackResult> UnpackManifest(const Session& session, const OciManifest& m
   std::string parent;
   for (size_t i = 0; i < manifest.layers.size(); ++i) {
     chain.push_back(result.diff_ids[i]);
-    std::string chain_id = ChainId(chain);
+    std::string chain_id = images::ChainId(chain);
     BERTH_ASSIGN_OR_RETURN(bool applied, UnpackLayer(sn, manifest.layers[i], result.diff_ids[i],
                                                      parent, chain_id, options));
     if (applied) ++result.applied;
     parent = chain_id;
   }
-  result.chain_id = ChainId(chain);
+  result.chain_id = images::ChainId(chain);
   BERTH_TRY(SetContentLabel(leased.session, manifest.config.digest,
                             "containerd.io/gc.ref.snapshot." + options.snapshotter,
                             result.chain_id));
@@ -528,4 +516,4 @@ Result<UnpackResult> UnpackImage(const Session& session, const OciDescriptor& ta
   return UnpackManifest(leased.session, manifest, options);
 }
 
-}  // namespace berth::cli
+}  // namespace berth::client

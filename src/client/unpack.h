@@ -1,7 +1,6 @@
 #pragma once
 // Image unpacking as containerd's Go client does it, plus the small client-side wrappers it
-// needs (snapshots, diff, content, leases) so that `images mount`, `images pull`, `run` and the
-// snapshot commands share one way of calling berthd.
+// needs (snapshots, diff, content, leases), shared by the client library and the CLI.
 //
 // Unpack (client image.Unpack / the pull unpacker): for each layer of the platform's manifest,
 // with diffIDs from the config's rootfs.diff_ids and chain(Ln) = sha256("<chain(Ln-1)> <diffLn>"):
@@ -20,34 +19,17 @@
 #include <string>
 #include <vector>
 
-#include "cli/app.h"
-#include "cli/format.h"
+#include "client/session.h"
 #include "common/errdefs.h"
 #include "common/mount.h"
+#include "images/image.h"
 
-namespace berth::cli {
+namespace berth::client {
 
-// The calls of one client operation: namespace and --timeout from the app, and the lease every
-// call runs under (gRPC metadata containerd-lease), as a Go ctx carrying leases.WithLease.
-class Session {
- public:
-  Session(App& app, std::shared_ptr<grpc::Channel> channel, std::string lease = "")
-      : app_(&app), channel_(std::move(channel)), lease_(std::move(lease)) {}
-  // Connects through the app (Unavailable if berthd does not answer).
-  static Result<Session> Open(App& app);
-
-  App& CliApp() const { return *app_; }
-  const std::shared_ptr<grpc::Channel>& Channel() const { return channel_; }
-  const std::string& Lease() const { return lease_; }
-  Session WithLease(std::string lease) const { return {*app_, channel_, std::move(lease)}; }
-  // A fresh context for one call.
-  std::unique_ptr<grpc::ClientContext> Context() const;
-
- private:
-  App* app_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::string lease_;
-};
+using images::BlobReader;
+using images::OciDescriptor;
+using images::OciManifest;
+using images::PlatformMatcher;
 
 // ---- Leases ----
 
@@ -174,4 +156,4 @@ Result<UnpackResult> UnpackImage(const Session& session, const OciDescriptor& ta
 Result<UnpackResult> UnpackManifest(const Session& session, const OciManifest& manifest,
                                     const UnpackOptions& options);
 
-}  // namespace berth::cli
+}  // namespace berth::client
