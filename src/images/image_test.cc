@@ -219,4 +219,4 @@ TEST(ImageWalkTest, MediaTypeMismatchAndBadJsonAreErrors) {
 }
 
 }  // namespace
-}  // namespace berth::cli
+}  // namespace berth::images
