@@ -335,13 +335,22 @@ std::string Fixtures() {
   return dir;
 }
 
-std::unique_ptr<Registry> Registry::Start() {
+std::unique_ptr<Registry> Registry::Start() { return Start(Options{}); }
+
+std::unique_ptr<Registry> Registry::Start(const Options& options) {
   std::string fixtures = Fixtures();
   if (fixtures.empty()) return nullptr;
   auto dir = fs::TempDir::Create("berth-registry-");
   if (!dir) return nullptr;
   std::string script = std::string(BERTH_SOURCE_DIR) + "/tests/fixtures/registry.sh";
-  auto start = Exec({script, "start", dir->Path()}, "", std::chrono::seconds(60));
+  std::vector<std::string> start_argv = {script, "start", dir->Path()};
+  if (!options.htpasswd.empty()) {
+    start_argv.insert(start_argv.end(), {"--htpasswd", options.htpasswd});
+  }
+  if (!options.tls_cert.empty()) {
+    start_argv.insert(start_argv.end(), {"--tls", options.tls_cert, options.tls_key});
+  }
+  auto start = Exec(start_argv, "", std::chrono::seconds(60));
   if (start.exit_code != 0) {
     std::fprintf(stderr, "registry start failed: %s\n", start.err.c_str());
     return nullptr;
@@ -349,8 +358,10 @@ std::unique_ptr<Registry> Registry::Start() {
   std::string addr = start.out;
   while (!addr.empty() && (addr.back() == '\n' || addr.back() == ' ')) addr.pop_back();
   std::unique_ptr<Registry> reg(new Registry(std::move(*dir), addr));
-  auto push =
-      Exec({script, "push", reg->dir_.Path(), fixtures + "/oci"}, "", std::chrono::seconds(300));
+  std::vector<std::string> push_argv = {script, "push", reg->dir_.Path(), fixtures + "/oci"};
+  push_argv.insert(push_argv.end(), options.tags.begin(), options.tags.end());
+  if (!options.creds.empty()) push_argv.insert(push_argv.end(), {"--creds", options.creds});
+  auto push = Exec(push_argv, "", std::chrono::seconds(300));
   if (push.exit_code != 0) {
     std::fprintf(stderr, "registry push failed: %s\n", push.err.c_str());
     return nullptr;

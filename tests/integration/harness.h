@@ -99,9 +99,18 @@ std::string Fixtures();
 // ADDR/test/<tag>:latest. Stopped by PID and its storage removed when destroyed.
 class Registry {
  public:
+  struct Options {
+    std::string htpasswd;  // registry.sh start --htpasswd FILE (basic auth)
+    std::string tls_cert;  // with tls_key: registry.sh start --tls CERT KEY (HTTPS)
+    std::string tls_key;
+    std::string creds;              // USER:PASS for pushing the fixtures (with htpasswd)
+    std::vector<std::string> tags;  // fixture tags to push; empty: all
+  };
   static std::unique_ptr<Registry> Start();
+  static std::unique_ptr<Registry> Start(const Options& options);
   ~Registry();
   const std::string& Addr() const { return addr_; }  // "127.0.0.1:PORT"
+  const std::string& Dir() const { return dir_.Path(); }
   std::string Ref(const std::string& tag) const { return addr_ + "/test/" + tag + ":latest"; }
   // Pushes every tag of another OCI layout as ADDR/test/<tag>:latest.
   bool Push(const std::string& layout);
