@@ -94,8 +94,11 @@ class Resolver {
   // NotFound "<ref>: not found" if no host has it; Unauthenticated/PermissionDenied as the
   // registry says; Unavailable when no host answers.
   Result<Resolved> Resolve(std::string_view ref);
-  // A fetcher for the repository of `ref`.
-  Result<std::unique_ptr<Fetcher>> NewFetcher(std::string_view ref);
+  // A fetcher for the repository of `ref`. With `verify_digests` false its Fetch checks sizes but
+  // does not hash: for a caller whose sink verifies anyway (the pull pipeline's layers: berthd's
+  // content store checks size and digest on commit, as containerd's does), so that the bytes
+  // are hashed once, not twice.
+  Result<std::unique_ptr<Fetcher>> NewFetcher(std::string_view ref, bool verify_digests = true);
   // A pusher for the repository of `ref` (hosts with the push capability; the tag of `ref` is
   // where PushManifest of the root goes).
   Result<std::unique_ptr<Pusher>> NewPusher(std::string_view ref);

@@ -335,6 +335,22 @@ std::string Fixtures() {
   return dir;
 }
 
+std::unique_ptr<RegistryProxy> RegistryProxy::Start(const std::string& upstream,
+                                                    const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"python3",
+                                   std::string(BERTH_SOURCE_DIR) + "/tests/fixtures/regproxy.py",
+                                   "--upstream", upstream};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto w = Watch::Start(argv);
+  if (!w || !w->WaitFor("\n")) {  // it prints its port once it listens
+    if (w) std::fprintf(stderr, "regproxy: %s\n", w->Err().c_str());
+    return nullptr;
+  }
+  std::string out = w->Out();
+  std::string addr = "127.0.0.1:" + out.substr(0, out.find('\n'));
+  return std::unique_ptr<RegistryProxy>(new RegistryProxy(std::move(w), std::move(addr)));
+}
+
 std::unique_ptr<Registry> Registry::Start() { return Start(Options{}); }
 
 std::unique_ptr<Registry> Registry::Start(const Options& options) {

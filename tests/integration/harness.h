@@ -121,6 +121,23 @@ class Registry {
   std::string addr_;
 };
 
+// tests/fixtures/regproxy.py (python3) on 127.0.0.1, a random port, in front of the registry
+// at `upstream` ("http://host:port"): bearer tokens at /token (--user/--password to demand
+// basic credentials for them), and fault modes (--cut-after N, --corrupt, --redirect-blobs,
+// --access-token; see the script). Killed by PID when destroyed.
+class RegistryProxy {
+ public:
+  static std::unique_ptr<RegistryProxy> Start(const std::string& upstream,
+                                              const std::vector<std::string>& args = {});
+  const std::string& Addr() const { return addr_; }  // "127.0.0.1:PORT"
+
+ private:
+  RegistryProxy(std::unique_ptr<Watch> watch, std::string addr)
+      : watch_(std::move(watch)), addr_(std::move(addr)) {}
+  std::unique_ptr<Watch> watch_;
+  std::string addr_;
+};
+
 class Daemon {
  public:
   struct Options {

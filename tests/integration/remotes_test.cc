@@ -107,31 +107,11 @@ Result<Image> PullImage(Resolver& r, const std::string& ref) {
   return img;
 }
 
-// regproxy.py on a random port in front of `upstream`; killed by PID when destroyed (Watch).
-class Proxy {
- public:
-  static std::unique_ptr<Proxy> Start(const std::string& upstream,
-                                      std::vector<std::string> args = {}) {
-    std::vector<std::string> argv = {"python3", Script("regproxy.py"), "--upstream", upstream};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto w = Watch::Start(argv);
-    if (!w || !w->WaitFor("\n")) {
-      if (w) std::fprintf(stderr, "regproxy: %s\n", w->Err().c_str());
-      return nullptr;
-    }
-    std::string out = w->Out();
-    auto p = std::make_unique<Proxy>();
-    p->addr = "127.0.0.1:" + out.substr(0, out.find('\n'));
-    p->watch = std::move(w);
-    return p;
-  }
-  nlohmann::json Stats() const {
-    auto r = Exec({"curl", "-sf", "http://" + addr + "/_stats"});
-    return nlohmann::json::parse(r.out, nullptr, false);
-  }
-  std::string addr;
-  std::unique_ptr<Watch> watch;
-};
+// The proxy's counters (its /_stats endpoint).
+nlohmann::json Stats(const RegistryProxy& proxy) {
+  auto r = Exec({"curl", "-sf", "http://" + proxy.Addr() + "/_stats"});
+  return nlohmann::json::parse(r.out, nullptr, false);
+}
 
 class RemotesTest : public ::testing::Test {
  protected:
@@ -286,9 +266,10 @@ TEST_F(RemotesTest, ConcurrentFetchesShareOneResolver) {
 }
 
 TEST_F(RemotesTest, BearerTokenAuth) {
-  auto proxy = Proxy::Start("http://" + registry_->Addr(), {"--user", "tok", "--password", "pw"});
+  auto proxy =
+      RegistryProxy::Start("http://" + registry_->Addr(), {"--user", "tok", "--password", "pw"});
   ASSERT_NE(proxy, nullptr);
-  std::string ref = proxy->addr + "/test/busybox:latest";
+  std::string ref = proxy->Addr() + "/test/busybox:latest";
 
   Resolver anon(ResolverOptions{});
   auto res = anon.Resolve(ref);
@@ -304,32 +285,32 @@ TEST_F(RemotesTest, BearerTokenAuth) {
   Resolver r(ResolverOptions{.credentials = Credentials{"tok", "pw"}});
   auto img = PullImage(r, ref);
   ASSERT_TRUE(img) << img.error().ToString();
-  auto stats = proxy->Stats();
+  auto stats = Stats(*proxy);
   ASSERT_TRUE(stats.is_object());
   EXPECT_GE(stats["tokens"].get<int>(), 1);
   // Tokens are cached per scope: one per repository/scope, not one per request.
   int tokens = stats["tokens"].get<int>();
   auto again = PullImage(r, ref);
   ASSERT_TRUE(again) << again.error().ToString();
-  EXPECT_EQ(proxy->Stats()["tokens"].get<int>(), tokens);
+  EXPECT_EQ(Stats(*proxy)["tokens"].get<int>(), tokens);
 }
 
 TEST_F(RemotesTest, BearerAnonymousAccessToken) {
-  auto proxy = Proxy::Start("http://" + registry_->Addr(), {"--access-token"});
+  auto proxy = RegistryProxy::Start("http://" + registry_->Addr(), {"--access-token"});
   ASSERT_NE(proxy, nullptr);
   Resolver r(ResolverOptions{});
-  auto img = PullImage(r, proxy->addr + "/test/busybox:latest");
+  auto img = PullImage(r, proxy->Addr() + "/test/busybox:latest");
   ASSERT_TRUE(img) << img.error().ToString();
-  EXPECT_GE(proxy->Stats()["challenges"].get<int>(), 1);
+  EXPECT_GE(Stats(*proxy)["challenges"].get<int>(), 1);
 }
 
 TEST_F(RemotesTest, RedirectDropsAuthorizationForAnotherHost) {
-  auto proxy = Proxy::Start("http://" + registry_->Addr(), {"--redirect-blobs"});
+  auto proxy = RegistryProxy::Start("http://" + registry_->Addr(), {"--redirect-blobs"});
   ASSERT_NE(proxy, nullptr);
   Resolver r(ResolverOptions{});
-  auto img = PullImage(r, proxy->addr + "/test/busybox:latest");
+  auto img = PullImage(r, proxy->Addr() + "/test/busybox:latest");
   ASSERT_TRUE(img) << img.error().ToString();
-  auto stats = proxy->Stats();
+  auto stats = Stats(*proxy);
   // config + layers came through the redirect (127.0.0.1:P -> localhost:P), without the token.
   EXPECT_EQ(stats["redirected"].get<size_t>(), img->layers.size() + 1);
   EXPECT_EQ(stats["redirect_auth"].get<int>(), 0);
@@ -337,9 +318,9 @@ TEST_F(RemotesTest, RedirectDropsAuthorizationForAnotherHost) {
 }
 
 TEST_F(RemotesTest, ResumeAfterCutConnection) {
-  auto proxy = Proxy::Start("http://" + registry_->Addr(), {"--cut-after", "100000"});
+  auto proxy = RegistryProxy::Start("http://" + registry_->Addr(), {"--cut-after", "100000"});
   ASSERT_NE(proxy, nullptr);
-  std::string ref = proxy->addr + "/test/big:latest";
+  std::string ref = proxy->Addr() + "/test/big:latest";
   Resolver r(ResolverOptions{});
   auto resolved = r.Resolve(ref);
   ASSERT_TRUE(resolved) << resolved.error().ToString();
@@ -372,16 +353,16 @@ TEST_F(RemotesTest, ResumeAfterCutConnection) {
   ASSERT_TRUE(second) << second.error().ToString();
   EXPECT_EQ(static_cast<int64_t>(got.size()), layer.size);
   EXPECT_EQ(Digest::FromBytes(got).String(), layer.digest);
-  auto stats = proxy->Stats();
+  auto stats = Stats(*proxy);
   EXPECT_EQ(stats["cuts"].get<int>(), 1);
   EXPECT_GE(stats["ranges"].get<int>(), 1);
 }
 
 TEST_F(RemotesTest, CorruptBlobIsRefused) {
-  auto proxy = Proxy::Start("http://" + registry_->Addr(), {"--corrupt"});
+  auto proxy = RegistryProxy::Start("http://" + registry_->Addr(), {"--corrupt"});
   ASSERT_NE(proxy, nullptr);
   Resolver r(ResolverOptions{});
-  auto img = PullImage(r, proxy->addr + "/test/busybox:latest");
+  auto img = PullImage(r, proxy->Addr() + "/test/busybox:latest");
   ASSERT_FALSE(img);
   EXPECT_EQ(img.error().Code(), Errc::kFailedPrecondition) << img.error().ToString();
   EXPECT_NE(img.error().ToString().find("digest mismatch"), std::string::npos)
@@ -454,10 +435,10 @@ TEST_F(RemotesTest, PushThenResolveAndMount) {
 }
 
 TEST_F(RemotesTest, PushThroughBearerProxy) {
-  auto proxy = Proxy::Start("http://" + registry_->Addr());
+  auto proxy = RegistryProxy::Start("http://" + registry_->Addr());
   ASSERT_NE(proxy, nullptr);
   Resolver r(ResolverOptions{});
-  std::string target = proxy->addr + "/test/viaproxy:latest";
+  std::string target = proxy->Addr() + "/test/viaproxy:latest";
   auto p = r.NewPusher(target);
   ASSERT_TRUE(p);
   std::string data = "blob through the proxy";
