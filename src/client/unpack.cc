@@ -405,7 +405,8 @@ namespace {
 // whether it was extracted here (false: the chain exists already or another client won).
 Result<bool> UnpackLayer(const SnapshotClient& sn, const OciDescriptor& layer,
                          const std::string& diff_id, const std::string& parent,
-                         const std::string& chain_id, const UnpackOptions& options) {
+                         const std::string& chain_id, const UnpackOptions& options,
+                         std::chrono::nanoseconds* apply_time) {
   const Session& session = sn.GetSession();
   auto stat = sn.Stat(chain_id);
   if (stat) return false;
@@ -447,7 +448,9 @@ Result<bool> UnpackLayer(const SnapshotClient& sn, const OciDescriptor& layer,
       log::L().WithError(s.error()).Warn(fmt::format("failed to cleanup {:?}", key));
     }
   };
+  auto apply_start = std::chrono::steady_clock::now();
   auto applied = DiffApply(session, layer, mounts);
+  *apply_time += std::chrono::steady_clock::now() - apply_start;
   if (!applied) {
     abort();
     return std::move(applied).error().Wrap(fmt::format("failed to extract layer {}", diff_id));
@@ -468,6 +471,47 @@ Result<bool> UnpackLayer(const SnapshotClient& sn, const OciDescriptor& layer,
 
 }  // namespace
 
+Result<LayerUnpacker> LayerUnpacker::Create(const Session& session, const OciManifest& manifest,
+                                            const UnpackOptions& options) {
+  LayerUnpacker u(session, manifest, options);
+  u.result_.config = manifest.config;
+  BERTH_ASSIGN_OR_RETURN(std::string config_blob, ReadContent(session, manifest.config));
+  auto diff_ids = ConfigDiffIds(config_blob);
+  if (!diff_ids) return std::move(diff_ids).error().Wrap("failed to resolve rootfs");
+  u.result_.diff_ids = std::move(diff_ids).value();
+  if (u.result_.diff_ids.size() != manifest.layers.size()) {
+    return Unknown("mismatched image rootfs and manifest layers");
+  }
+  return u;
+}
+
+Result<bool> LayerUnpacker::Apply(size_t i) {
+  if (i != next_ || i >= manifest_.layers.size()) {
+    return InvalidArgument(fmt::format("unpack layer {}: layer {} is next", i, next_));
+  }
+  chain_.push_back(result_.diff_ids[i]);
+  std::string chain_id = images::ChainId(chain_);
+  BERTH_ASSIGN_OR_RETURN(
+      bool applied, UnpackLayer(sn_, manifest_.layers[i], result_.diff_ids[i], parent_, chain_id,
+                                options_, &result_.apply_time));
+  if (applied) ++result_.applied;
+  parent_ = chain_id;
+  ++next_;
+  return applied;
+}
+
+Result<UnpackResult> LayerUnpacker::Finish() {
+  if (next_ != manifest_.layers.size()) {
+    return FailedPrecondition(
+        fmt::format("unpack: {} of {} layers applied", next_, manifest_.layers.size()));
+  }
+  result_.chain_id = images::ChainId(chain_);
+  BERTH_TRY(SetContentLabel(sn_.GetSession(), manifest_.config.digest,
+                            "containerd.io/gc.ref.snapshot." + options_.snapshotter,
+                            result_.chain_id));
+  return result_;
+}
+
 Result<UnpackResult> UnpackManifest(const Session& session, const OciManifest& manifest,
                                     const UnpackOptions& options) {
   BERTH_ASSIGN_OR_RETURN(LeasedSession leased, WithLease(session));
@@ -475,33 +519,9 @@ Result<UnpackResult> UnpackManifest(const Session& session, const OciManifest& m
     std::function<void()> fn;
     ~Done() { fn(); }
   } done{leased.done};
-
-  UnpackResult result;
-  result.config = manifest.config;
-  BERTH_ASSIGN_OR_RETURN(std::string config_blob, ReadContent(leased.session, manifest.config));
-  auto diff_ids = ConfigDiffIds(config_blob);
-  if (!diff_ids) return std::move(diff_ids).error().Wrap("failed to resolve rootfs");
-  result.diff_ids = std::move(diff_ids).value();
-  if (result.diff_ids.size() != manifest.layers.size()) {
-    return Unknown("mismatched image rootfs and manifest layers");
-  }
-
-  SnapshotClient sn(leased.session, options.snapshotter);
-  std::vector<std::string> chain;
-  std::string parent;
-  for (size_t i = 0; i < manifest.layers.size(); ++i) {
-    chain.push_back(result.diff_ids[i]);
-    std::string chain_id = images::ChainId(chain);
-    BERTH_ASSIGN_OR_RETURN(bool applied, UnpackLayer(sn, manifest.layers[i], result.diff_ids[i],
-                                                     parent, chain_id, options));
-    if (applied) ++result.applied;
-    parent = chain_id;
-  }
-  result.chain_id = images::ChainId(chain);
-  BERTH_TRY(SetContentLabel(leased.session, manifest.config.digest,
-                            "containerd.io/gc.ref.snapshot." + options.snapshotter,
-                            result.chain_id));
-  return result;
+  BERTH_ASSIGN_OR_RETURN(LayerUnpacker u, LayerUnpacker::Create(leased.session, manifest, options));
+  for (size_t i = 0; i < u.Layers(); ++i) BERTH_TRY(u.Apply(i));
+  return u.Finish();
 }
 
 Result<UnpackResult> UnpackImage(const Session& session, const OciDescriptor& target,

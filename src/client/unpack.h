@@ -146,6 +146,39 @@ struct UnpackResult {
   std::vector<std::string> diff_ids;  // config rootfs.diff_ids
   OciDescriptor config;
   int applied = 0;  // layers actually extracted (0: everything existed already)
+  std::chrono::nanoseconds apply_time{};  // the sum of the Diff.Apply calls
+};
+
+// UnpackManifest in per-layer steps, for a pipeline that applies each layer as soon as its
+// blob is in the content store (client.Pull's unpacker). The config blob must be stored
+// before Create; layer i's blob before Apply(i). Not thread-safe: one caller at a time.
+class LayerUnpacker {
+ public:
+  // Reads the config's rootfs.diff_ids and checks them against the manifest's layers.
+  // `session` should carry the lease the whole unpack runs under.
+  static Result<LayerUnpacker> Create(const Session& session, const OciManifest& manifest,
+                                      const UnpackOptions& options);
+  size_t Layers() const { return manifest_.layers.size(); }
+  const std::vector<std::string>& DiffIds() const { return result_.diff_ids; }
+  // Applies layer `i` onto the chain of layers 0..i-1; layers must be applied in order.
+  // Returns whether it was extracted here (false: its snapshot existed already).
+  Result<bool> Apply(size_t i);
+  // After the last layer: labels the config blob with
+  // containerd.io/gc.ref.snapshot.<snapshotter>=<top chain> and returns the result.
+  Result<UnpackResult> Finish();
+
+ private:
+  LayerUnpacker(const Session& session, OciManifest manifest, UnpackOptions options)
+      : sn_(session, options.snapshotter),
+        manifest_(std::move(manifest)),
+        options_(std::move(options)) {}
+  SnapshotClient sn_;
+  OciManifest manifest_;
+  UnpackOptions options_;
+  UnpackResult result_;
+  std::vector<std::string> chain_;
+  std::string parent_;
+  size_t next_ = 0;
 };
 
 // Unpacks the platform's manifest of the image `target`. Runs under the session's lease, or
