@@ -1,0 +1,58 @@
+#pragma once
+// What the public client library (include/berth) shares between its implementation files: the
+// state behind a Client, and conversions between the API's protobuf types and the public ones.
+#include <google/protobuf/timestamp.pb.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "berth/client.h"
+#include "client/process_io.h"
+#include "client/session.h"
+#include "images/image.h"
+
+namespace berth::detail {
+
+struct ClientState {
+  client::Session session;
+  std::string address;
+};
+
+inline std::shared_ptr<const ClientState> WithSession(const ClientState& s,
+                                                      client::Session session) {
+  return std::make_shared<const ClientState>(ClientState{std::move(session), s.address});
+}
+
+// One process of a task (or the task itself: exec_id empty) and the IO it owns.
+struct ProcessState {
+  std::shared_ptr<const ClientState> client;
+  std::string container_id;
+  std::string exec_id;
+  uint32_t pid = 0;
+  std::mutex mu;
+  std::unique_ptr<cio::IO> io;
+};
+
+inline std::chrono::system_clock::time_point FromProto(const google::protobuf::Timestamp& t) {
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::seconds(t.seconds()) + std::chrono::nanoseconds(t.nanos())));
+}
+
+inline Descriptor ToDescriptor(const images::OciDescriptor& d) {
+  return {d.media_type, d.digest, d.size};
+}
+inline images::OciDescriptor ToOci(const Descriptor& d) {
+  return {d.media_type, d.digest, d.size, std::nullopt};
+}
+
+// "os/arch[/variant]" -> a normalized platform; "" = the host's. InvalidArgument when malformed.
+Result<images::Platform> ParsePlatformText(const std::string& text);
+images::PlatformMatcher MatcherFor(const std::string& platform);
+
+// A context for a call that may last as long as a process (no deadline): namespace and lease.
+std::unique_ptr<grpc::ClientContext> LongContext(const client::Session& session);
+
+}  // namespace berth::detail
