@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/suggest.h"
 #include "common/timeutil.h"
 
 namespace berth::cli {
@@ -54,7 +55,7 @@ void SetAction(CLI::App* cmd, Action action) {
   cmd->callback([action = std::move(action)] {
     Status s = action();
     if (!s) {
-      std::fprintf(stderr, "berth: %s\n", s.error().ToString().c_str());
+      std::fprintf(stderr, "berth: %s\n", CliMessage(s.error()).c_str());
       throw CLI::RuntimeError(1);
     }
   });

@@ -64,5 +64,10 @@ void AddEventsCommand(CLI::App& root, App& app);
 void AddSnapshotsCommand(CLI::App& root, App& app);
 // `images mount` and `images unmount` (images_mount.cc), added to the images group.
 void AddImagesMountCommands(CLI::App* images, App& app);
+// `images import` and `images export` (images_archive.cc), added to the images group.
+void AddImagesArchiveCommands(CLI::App* images, App& app);
+// `images pull/push` and `content fetch` (images_pull.cc).
+void AddImagesPullCommands(CLI::App* images, App& app);
+void AddContentFetchCommands(CLI::App* content, App& app);
 
 }  // namespace berth::cli

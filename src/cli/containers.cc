@@ -11,6 +11,8 @@
 
 #include "cli/format.h"
 #include "cli/run.h"
+#include "cli/suggest.h"
+#include "cli/table.h"
 #include "cli/tabwriter.h"
 #include "common/labels.h"
 #include "common/log.h"
@@ -304,7 +306,9 @@ Result<containers_api::Container> NewContainer(const Session& session, const Con
       images_api::GetImageResponse gresp;
       {
         auto ctx = s.Context();
-        if (auto st = images->Get(ctx.get(), greq, &gresp); !st.ok()) return FromGrpc(st);
+        if (auto st = images->Get(ctx.get(), greq, &gresp); !st.ok()) {
+          return ImageNotFound(s, ref, FromGrpc(st));
+        }
       }
       const auto& image = gresp.image();
       OciDescriptor target{image.target().media_type(), image.target().digest(),
@@ -393,7 +397,7 @@ Result<containers_api::Container> GetContainer(const Session& session, const std
   containers_api::GetContainerResponse resp;
   auto ctx = session.Context();
   if (auto st = ContainersStub(session)->Get(ctx.get(), req, &resp); !st.ok()) {
-    return FromGrpc(st);
+    return ContainerNotFound(session, id, FromGrpc(st));
   }
   return resp.container();
 }
@@ -502,7 +506,9 @@ Status CreateAction(App& app, const ContainerFlags& flags, const std::vector<std
   return Ok();
 }
 
-Status ListAction(App& app, bool quiet, const std::vector<std::string>& filters) {
+Status ListAction(App& app, bool quiet, const std::string& format,
+                  const std::vector<std::string>& filters) {
+  BERTH_ASSIGN_OR_RETURN(OutputFormat output, ParseOutputFormat(format));
   BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   containers_api::ListContainersRequest req;
   for (const auto& f : filters) req.add_filters(f);
@@ -515,13 +521,23 @@ Status ListAction(App& app, bool quiet, const std::vector<std::string>& filters)
     for (const auto& c : resp.containers()) fmt::print("{}\n", c.id());
     return Ok();
   }
-  TabWriter tw(4, 4);
-  tw.Write("CONTAINER\tIMAGE\tRUNTIME\t\n");
+  Table table({{"CONTAINER", "id"},
+               {"IMAGE", "image"},
+               {"RUNTIME", "runtime"},
+               {"", "snapshotter"},
+               {"", "snapshot_key"},
+               {"", "labels"},
+               {"", "created_at"},
+               {"", "updated_at"}},
+              {.writer = TabWriter(4, 4)});
   for (const auto& c : resp.containers()) {
-    tw.Write(fmt::format("{}\t{}\t{}\t\n", c.id(), c.image().empty() ? "-" : c.image(),
-                         c.runtime().name()));
+    table.Add({c.id(), Cell(c.image().empty() ? "-" : c.image(), c.image()), c.runtime().name(),
+               c.snapshotter(), c.snapshot_key(),
+               LabelsCell(std::map<std::string, std::string>(c.labels().begin(), c.labels().end())),
+               TimeCell("", c.created_at().seconds(), c.created_at().nanos()),
+               TimeCell("", c.updated_at().seconds(), c.updated_at().nanos())});
   }
-  fmt::print("{}", tw.Flush());
+  fmt::print("{}", table.Render(output));
   return Ok();
 }
 
@@ -647,11 +663,14 @@ void AddContainersCommand(CLI::App& root, App& app) {
     auto* cmd = group->add_subcommand("list", "list containers");
     cmd->alias("ls");
     auto quiet = std::make_shared<bool>(false);
+    auto format = std::make_shared<std::string>("table");
     auto filters = std::make_shared<std::vector<std::string>>();
     cmd->add_flag("-q,--quiet", *quiet, "print only the container id");
+    AddFormatFlag(cmd, format);
     cmd->add_option("filters", *filters, "[<filter>, ...]");
-    SetAction(cmd,
-              [&app, quiet, filters]() -> Status { return ListAction(app, *quiet, *filters); });
+    SetAction(cmd, [&app, quiet, format, filters]() -> Status {
+      return ListAction(app, *quiet, *format, *filters);
+    });
   }
   {
     auto* cmd = group->add_subcommand("label", "set and clear labels for a container");

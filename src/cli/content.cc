@@ -12,6 +12,7 @@
 
 #include "cli/app.h"
 #include "cli/format.h"
+#include "cli/table.h"
 #include "cli/tabwriter.h"
 #include "common/log.h"
 
@@ -211,25 +212,35 @@ void AddContentCommand(CLI::App& root, App& app) {
     auto* cmd = group->add_subcommand("active", "display active transfers");
     auto args = std::make_shared<std::vector<std::string>>();
     auto unused = std::make_shared<std::string>();
+    auto format = std::make_shared<std::string>("table");
     cmd->add_option("regexp", *args, "[<regexp>]");
+    AddFormatFlag(cmd, format);
     cmd->add_option("-t,--timeout", *unused, "total timeout for fetch (unused, as in ctr)")
         ->envname("CONTAINERD_FETCH_TIMEOUT");
     cmd->add_option("--root", *unused, "path to content store root (unused, as in ctr)")
         ->default_str("/tmp/content");
-    SetAction(cmd, [&app, args]() -> Status {
+    SetAction(cmd, [&app, args, format]() -> Status {
+      BERTH_ASSIGN_OR_RETURN(OutputFormat output, ParseOutputFormat(*format));
       BERTH_ASSIGN_OR_RETURN(auto stub, Stub(app));
       api::ListStatusesRequest req;
       req.add_filters(args->empty() ? std::string() : (*args)[0]);
       api::ListStatusesResponse resp;
       auto ctx = app.NewContext();
       if (auto st = stub->ListStatuses(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
-      auto tw = TabWriter::Tabs(1, 8, 1);
-      tw.Write("REF\tSIZE\tAGE\t\n");
+      Table table({{"REF", "ref"},
+                   {"SIZE", "offset"},
+                   {"", "total"},
+                   {"AGE", "started_at"},
+                   {"", "updated_at"}},
+                  {.writer = TabWriter::Tabs(1, 8, 1)});
       for (const auto& s : resp.statuses()) {
-        tw.Write(fmt::format("{}\t{}\t{}\t\n", s.ref(), HumanSize(static_cast<double>(s.offset())),
-                             HumanDuration(Since(s.started_at()))));
+        table.Add({s.ref(), NumberCell(HumanSize(static_cast<double>(s.offset())), s.offset()),
+                   NumberCell("", s.total()),
+                   TimeCell(HumanDuration(Since(s.started_at())), s.started_at().seconds(),
+                            s.started_at().nanos()),
+                   TimeCell("", s.updated_at().seconds(), s.updated_at().nanos())});
       }
-      fmt::print("{}", tw.Flush());
+      fmt::print("{}", table.Render(output));
       return Ok();
     });
   }
@@ -318,17 +329,24 @@ void AddContentCommand(CLI::App& root, App& app) {
     auto* cmd = group->add_subcommand("list", "list all blobs in the store");
     cmd->alias("ls");
     auto quiet = std::make_shared<bool>(false);
+    auto format = std::make_shared<std::string>("table");
     auto filters = std::make_shared<std::vector<std::string>>();
     cmd->add_flag("-q,--quiet", *quiet, "print only the blob digest");
+    AddFormatFlag(cmd, format);
     cmd->add_option("filters", *filters, "[<filter>, ...]");
-    SetAction(cmd, [&app, quiet, filters]() -> Status {
+    SetAction(cmd, [&app, quiet, format, filters]() -> Status {
+      BERTH_ASSIGN_OR_RETURN(OutputFormat output, ParseOutputFormat(*format));
       BERTH_ASSIGN_OR_RETURN(auto stub, Stub(app));
       api::ListContentRequest req;
       for (const auto& f : *filters) req.add_filters(f);
       auto ctx = app.NewContext();
       auto reader = stub->List(ctx.get(), req);
-      auto tw = TabWriter::Tabs(1, 8, 1);
-      if (!*quiet) tw.Write("DIGEST\tSIZE\tAGE\tLABELS\n");
+      Table table({{"DIGEST", "digest"},
+                   {"SIZE", "size"},
+                   {"AGE", "created_at"},
+                   {"", "updated_at"},
+                   {"LABELS", "labels"}},
+                  {.writer = TabWriter::Tabs(1, 8, 1), .header_end = "\n", .row_end = "\n"});
       api::ListContentResponse resp;
       while (reader->Read(&resp)) {
         for (const auto& info : resp.info()) {
@@ -336,15 +354,17 @@ void AddContentCommand(CLI::App& root, App& app) {
             fmt::print("{}\n", info.digest());
             continue;
           }
-          tw.Write(fmt::format("{}\t{}\t{}\t{}\n", info.digest(),
-                               HumanSize(static_cast<double>(info.size())),
-                               HumanDuration(Since(info.created_at())),
-                               JoinLabels(SortedLabels(info.labels()), "-")));
+          table.Add({info.digest(),
+                     NumberCell(HumanSize(static_cast<double>(info.size())), info.size()),
+                     TimeCell(HumanDuration(Since(info.created_at())), info.created_at().seconds(),
+                              info.created_at().nanos()),
+                     TimeCell("", info.updated_at().seconds(), info.updated_at().nanos()),
+                     LabelsCell(SortedLabels(info.labels()))});
         }
       }
       grpc::Status st = reader->Finish();
-      if (!*quiet) fmt::print("{}", tw.Flush());
       if (!st.ok()) return FromGrpc(st);
+      if (!*quiet) fmt::print("{}", table.Render(output));
       return Ok();
     });
   }
@@ -381,6 +401,7 @@ void AddContentCommand(CLI::App& root, App& app) {
       return Ok();
     });
   }
+  AddContentFetchCommands(group, app);
 }
 
 }  // namespace berth::cli

@@ -15,6 +15,7 @@
 #include "cli/app.h"
 #include "cli/client.h"
 #include "cli/format.h"
+#include "cli/table.h"
 #include "cli/tabwriter.h"
 #include "common/log.h"
 
@@ -145,7 +146,9 @@ std::string RandomLeaseId() {
   return fmt::format("{}-{}", nanos, enc);
 }
 
-Status ListAction(App& app, bool quiet, const std::vector<std::string>& filters) {
+Status ListAction(App& app, bool quiet, const std::string& format,
+                  const std::vector<std::string>& filters) {
+  BERTH_ASSIGN_OR_RETURN(OutputFormat output, ParseOutputFormat(format));
   BERTH_ASSIGN_OR_RETURN(auto stub, Stub(app));
   auto images = ListImages(app, *stub, filters);
   if (!images) return std::move(images).error().Wrap("failed to list images");
@@ -156,14 +159,20 @@ Status ListAction(App& app, bool quiet, const std::vector<std::string>& filters)
   BERTH_ASSIGN_OR_RETURN(auto channel, app.Channel());
   ContentProvider provider(app, channel);
   auto platform = PlatformMatcher::Only(DefaultPlatform());
-  TabWriter tw(1, 1);
-  tw.Write("REF\tTYPE\tDIGEST\tSIZE\tPLATFORMS\tLABELS\t\n");
+  Table table({{"REF", "ref"},
+               {"TYPE", "type"},
+               {"DIGEST", "digest"},
+               {"SIZE", "size"},
+               {"PLATFORMS", "platforms"},
+               {"LABELS", "labels"}},
+              {});
   for (const auto& image : *images) {
     SizeResult size = ImageSize(provider.Reader(), TargetOf(image), platform);
     if (size.error) {
       log::L().WithError(*size.error).Error("failed calculating size for image " + image.name());
     }
     std::string platform_column = "-";
+    auto platform_list = nlohmann::json::array();
     auto specs = ImagePlatforms(provider.Reader(), TargetOf(image));
     if (!specs) {
       log::L()
@@ -176,13 +185,15 @@ Status ListAction(App& app, bool quiet, const std::vector<std::string>& filters)
       for (const auto& p : formatted) {
         if (!platform_column.empty()) platform_column += ',';
         platform_column += p;
+        platform_list.push_back(p);
       }
     }
-    tw.Write(fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t\n", image.name(), image.target().media_type(),
-                         image.target().digest(), ProgressBytes(size.size), platform_column,
-                         JoinLabels(SortedLabels(image.labels()), "-")));
+    table.Add({image.name(), image.target().media_type(), image.target().digest(),
+               NumberCell(ProgressBytes(size.size), size.size),
+               Cell(platform_column, std::move(platform_list)),
+               LabelsCell(SortedLabels(image.labels()))});
   }
-  fmt::print("{}", tw.Flush());
+  fmt::print("{}", table.Render(output));
   return Ok();
 }
 
@@ -391,11 +402,14 @@ void AddImagesCommand(CLI::App& root, App& app) {
     auto* cmd = group->add_subcommand("list", "list images known to berthd");
     cmd->alias("ls");
     auto quiet = std::make_shared<bool>(false);
+    auto format = std::make_shared<std::string>("table");
     auto filters = std::make_shared<std::vector<std::string>>();
     cmd->add_flag("-q,--quiet", *quiet, "print only the image refs");
+    AddFormatFlag(cmd, format);
     cmd->add_option("filters", *filters, "[<filter>, ...]");
-    SetAction(cmd,
-              [&app, quiet, filters]() -> Status { return ListAction(app, *quiet, *filters); });
+    SetAction(cmd, [&app, quiet, format, filters]() -> Status {
+      return ListAction(app, *quiet, *format, *filters);
+    });
   }
   {
     auto* cmd = group->add_subcommand("delete", "remove one or more images by reference");
@@ -428,6 +442,8 @@ void AddImagesCommand(CLI::App& root, App& app) {
     });
   }
   AddImagesMountCommands(group, app);
+  AddImagesArchiveCommands(group, app);
+  AddImagesPullCommands(group, app);
 }
 
 }  // namespace berth::cli

@@ -11,6 +11,7 @@
 #include "cli/app.h"
 #include "cli/client.h"
 #include "cli/format.h"
+#include "cli/suggest.h"
 #include "common/mount.h"
 
 namespace berth::cli {
@@ -162,7 +163,9 @@ Status MountAction(App& app, const MountFlags& flags, const std::vector<std::str
     images_api::GetImageResponse resp;
     {
       auto ctx = leased.Context();
-      if (auto st = stub->Get(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
+      if (auto st = stub->Get(ctx.get(), req, &resp); !st.ok()) {
+        return ImageNotFound(leased, ref, FromGrpc(st));
+      }
     }
     OciDescriptor image_target;
     image_target.media_type = resp.image().target().media_type();

@@ -5,6 +5,7 @@
 
 #include "cli/app.h"
 #include "cli/format.h"
+#include "cli/table.h"
 #include "cli/tabwriter.h"
 
 namespace berth::cli {
@@ -34,10 +35,13 @@ void AddLeasesCommand(CLI::App& root, App& app) {
     auto* cmd = group->add_subcommand("list", "list all active leases");
     cmd->alias("ls");
     auto quiet = std::make_shared<bool>(false);
+    auto format = std::make_shared<std::string>("table");
     auto filters = std::make_shared<std::vector<std::string>>();
     cmd->add_flag("-q,--quiet", *quiet, "print only the lease id");
+    AddFormatFlag(cmd, format);
     cmd->add_option("filters", *filters, "<filter>");
-    SetAction(cmd, [&app, quiet, filters]() -> Status {
+    SetAction(cmd, [&app, quiet, format, filters]() -> Status {
+      BERTH_ASSIGN_OR_RETURN(OutputFormat output, ParseOutputFormat(*format));
       BERTH_ASSIGN_OR_RETURN(auto stub, Stub(app));
       api::ListRequest req;
       for (const auto& f : *filters) req.add_filters(f);
@@ -50,14 +54,15 @@ void AddLeasesCommand(CLI::App& root, App& app) {
         for (const auto& l : resp.leases()) fmt::print("{}\n", l.id());
         return Ok();
       }
-      TabWriter tw(1, 1);
-      tw.Write("ID\tCREATED AT\tLABELS\t\n");
+      Table table({{"ID", "id"}, {"CREATED AT", "created_at"}, {"LABELS", "labels"}}, {});
       for (const auto& l : resp.leases()) {
         std::map<std::string, std::string> labels(l.labels().begin(), l.labels().end());
-        tw.Write(fmt::format("{}\t{}\t{}\t\n", l.id(), FormatRfc3339Local(l.created_at().seconds()),
-                             JoinLabels(labels, "-")));
+        table.Add({l.id(),
+                   TimeCell(FormatRfc3339Local(l.created_at().seconds()), l.created_at().seconds(),
+                            l.created_at().nanos()),
+                   LabelsCell(labels)});
       }
-      fmt::print("{}", tw.Flush());
+      fmt::print("{}", table.Render(output));
       return Ok();
     });
   }

@@ -7,6 +7,7 @@
 #include <fmt/ranges.h>
 
 #include "cli/app.h"
+#include "cli/table.h"
 #include "cli/tabwriter.h"
 
 namespace berth::cli {
@@ -70,8 +71,11 @@ void AddNamespacesCommand(CLI::App& root, App& app) {
     auto* cmd = group->add_subcommand("list", "list namespaces");
     cmd->alias("ls");
     auto quiet = std::make_shared<bool>(false);
+    auto format = std::make_shared<std::string>("table");
     cmd->add_flag("-q,--quiet", *quiet, "print only the namespace name");
-    SetAction(cmd, [&app, quiet]() -> Status {
+    AddFormatFlag(cmd, format);
+    SetAction(cmd, [&app, quiet, format]() -> Status {
+      BERTH_ASSIGN_OR_RETURN(OutputFormat output, ParseOutputFormat(*format));
       BERTH_ASSIGN_OR_RETURN(auto stub, Stub(app));
       api::ListNamespacesResponse resp;
       auto ctx = app.NewContext();
@@ -80,15 +84,11 @@ void AddNamespacesCommand(CLI::App& root, App& app) {
         for (const auto& ns : resp.namespaces()) fmt::print("{}\n", ns.name());
         return Ok();
       }
-      TabWriter tw(1, 1);
-      tw.Write("NAME\tLABELS\t\n");
+      Table table({{"NAME", "name"}, {"LABELS", "labels"}}, {});
       for (const auto& ns : resp.namespaces()) {
-        std::vector<std::string> labels;
-        for (const auto& [k, v] : ns.labels()) labels.push_back(k + "=" + v);
-        std::sort(labels.begin(), labels.end());
-        tw.Write(fmt::format("{}\t{}\t\n", ns.name(), fmt::join(labels, ",")));
+        table.Add({ns.name(), LabelsCell({ns.labels().begin(), ns.labels().end()}, "")});
       }
-      fmt::print("{}", tw.Flush());
+      fmt::print("{}", table.Render(output));
       return Ok();
     });
   }

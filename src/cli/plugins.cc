@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 
 #include "cli/app.h"
+#include "cli/table.h"
 #include "cli/tabwriter.h"
 
 namespace berth::cli {
@@ -13,7 +14,7 @@ namespace {
 
 namespace api = containerd::services::introspection::v1;
 
-std::string PrettyPlatforms(
+std::set<std::string> PlatformSet(
     const google::protobuf::RepeatedPtrField<containerd::types::Platform>& ps) {
   std::set<std::string> set;
   for (const auto& p : ps) {
@@ -21,7 +22,12 @@ std::string PrettyPlatforms(
     if (!p.variant().empty()) s += "/" + p.variant();
     set.insert(s);
   }
-  return fmt::format("{}", fmt::join(set, ","));
+  return set;
+}
+
+std::string PrettyPlatforms(
+    const google::protobuf::RepeatedPtrField<containerd::types::Platform>& ps) {
+  return fmt::format("{}", fmt::join(PlatformSet(ps), ","));
 }
 
 std::string_view CodeName(int code) {
@@ -45,10 +51,13 @@ void AddPluginsCommand(CLI::App& root, App& app) {
   auto quiet = std::make_shared<bool>(false);
   auto detailed = std::make_shared<bool>(false);
   auto filters = std::make_shared<std::vector<std::string>>();
+  auto format = std::make_shared<std::string>("table");
   cmd->add_flag("-q,--quiet", *quiet, "print only the plugin ids");
   cmd->add_flag("-d,--detailed", *detailed, "print detailed information about each plugin");
+  AddFormatFlag(cmd, format);
   cmd->add_option("filters", *filters, "filters (e.g. type==io.containerd.grpc.v1)");
-  SetAction(cmd, [&app, quiet, detailed, filters]() -> Status {
+  SetAction(cmd, [&app, quiet, detailed, format, filters]() -> Status {
+    BERTH_ASSIGN_OR_RETURN(OutputFormat output, ParseOutputFormat(*format));
     BERTH_ASSIGN_OR_RETURN(auto channel, app.Channel());
     auto stub = api::Introspection::NewStub(channel);
     api::PluginsRequest req;
@@ -61,7 +70,7 @@ void AddPluginsCommand(CLI::App& root, App& app) {
       return Ok();
     }
     TabWriter w(4, 4);
-    if (*detailed) {
+    if (*detailed && output == OutputFormat::kTable) {
       bool first = true;
       for (const auto& p : resp.plugins()) {
         if (!first) w.Write("\t\t\t\n");
@@ -92,16 +101,35 @@ void AddPluginsCommand(CLI::App& root, App& app) {
       fmt::print("{}", w.Flush());
       return Ok();
     }
-    w.Write("TYPE\tID\tPLATFORMS\tSTATUS\t\n");
+    Table table({{"TYPE", "type"},
+                 {"ID", "id"},
+                 {"PLATFORMS", "platforms"},
+                 {"STATUS", "status"},
+                 {"", "requires"},
+                 {"", "exports"},
+                 {"", "capabilities"},
+                 {"", "error"}},
+                {.writer = TabWriter(4, 4)});
     for (const auto& p : resp.plugins()) {
       std::string status = "ok";
+      nlohmann::json error = nullptr;
       if (p.has_init_err()) {
         status = p.init_err().message().find("skip plugin") != std::string::npos ? "skip" : "error";
+        error = {{"code", std::string(CodeName(p.init_err().code()))},
+                 {"message", p.init_err().message()}};
       }
       std::string platforms = p.platforms_size() > 0 ? PrettyPlatforms(p.platforms()) : "-";
-      w.Write(fmt::format("{}\t{}\t{}\t{}\t\n", p.type(), p.id(), platforms, status));
+      nlohmann::json platform_list = PlatformSet(p.platforms());
+      table.Add({p.type(), p.id(), Cell(platforms, std::move(platform_list)), status,
+                 Cell("", nlohmann::json(std::vector<std::string>(p.requires_types().begin(),
+                                                                  p.requires_types().end()))),
+                 Cell("", nlohmann::json(std::map<std::string, std::string>(p.exports().begin(),
+                                                                            p.exports().end()))),
+                 Cell("", nlohmann::json(std::vector<std::string>(p.capabilities().begin(),
+                                                                  p.capabilities().end()))),
+                 Cell("", std::move(error))});
     }
-    fmt::print("{}", w.Flush());
+    fmt::print("{}", table.Render(output));
     return Ok();
   });
 }

@@ -2,7 +2,10 @@
 // terminal's stdio, the exit status of the process as berth's own.
 #include <fmt/format.h>
 
+#include <github.com/containerd/containerd/api/services/images/v1/images.grpc.pb.h>
+
 #include "cli/cio.h"
+#include "cli/images_pull.h"
 #include "cli/run.h"
 #include "common/log.h"
 
@@ -17,7 +20,53 @@ struct RunFlags {
   bool detach = false;
   std::string fifo_dir;
   bool cni = false;
+  bool pull = false;
+  RegistryFlags registry;
 };
+
+// The image a run names, as stored: the name as given if the namespace has it, else its
+// normalized form ("busybox" -> "docker.io/library/busybox:latest"); with --pull a missing image
+// is pulled first.
+Result<std::string> EnsureImage(App& app, const Session& session, const RunFlags& f,
+                                const std::string& ref) {
+  namespace images_api = containerd::services::images::v1;
+  auto stub = images_api::Images::NewStub(session.Channel());
+  auto exists = [&](const std::string& name) -> Result<bool> {
+    images_api::GetImageRequest req;
+    req.set_name(name);
+    images_api::GetImageResponse resp;
+    auto ctx = session.Context();
+    grpc::Status st = stub->Get(ctx.get(), req, &resp);
+    if (st.ok()) return true;
+    Error e = FromGrpc(st);
+    if (e.Is(Errc::kNotFound)) return false;
+    return std::move(e).Wrap(fmt::format("get image {:?}", name));
+  };
+  BERTH_ASSIGN_OR_RETURN(bool as_given, exists(ref));
+  if (as_given) return ref;
+  auto normalized = NormalizeRef(ref);
+  if (normalized && *normalized != ref) {
+    BERTH_ASSIGN_OR_RETURN(bool found, exists(*normalized));
+    if (found) return *normalized;
+  }
+  if (!f.pull) {
+    return NotFound(fmt::format(
+        "image {} not found in namespace {} (pull it with `berth images pull {}` or use `berth "
+        "run --pull`)",
+        ref, session.Namespace(), ref));
+  }
+  if (!normalized) return std::move(normalized).error();
+  client::PullOptions options;
+  BERTH_ASSIGN_OR_RETURN(options.registry, ResolverOptionsFrom(f.registry));
+  options.snapshotter = f.container.snapshotter;
+  if (!f.container.platform.empty()) {
+    // The --platform of run selects what is pulled and unpacked too.
+    BERTH_ASSIGN_OR_RETURN(auto p, ParsePlatformFlag(f.container.platform));
+    options.platforms.push_back(p);
+  }
+  BERTH_ASSIGN_OR_RETURN(auto pulled, PullWithProgress(app, session, *normalized, options));
+  return pulled.name;
+}
 
 Result<int> RunAction(App& app, const RunFlags& f, const std::vector<std::string>& args) {
   const bool config = !f.container.config.empty();
@@ -36,7 +85,11 @@ Result<int> RunAction(App& app, const RunFlags& f, const std::vector<std::string
   if (f.cni) return NotImplemented("--cni: berth run has no CNI networking yet");
 
   BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
-  BERTH_ASSIGN_OR_RETURN(auto container, NewContainer(session, f.container, args));
+  std::vector<std::string> create_args = args;
+  if (!config && !f.container.rootfs) {
+    BERTH_ASSIGN_OR_RETURN(create_args[0], EnsureImage(app, session, f, args[0]));
+  }
+  BERTH_ASSIGN_OR_RETURN(auto container, NewContainer(session, f.container, create_args));
   // --rm: the container and its snapshot go whatever happens next (ctr's deferred Delete).
   struct Remove {
     const Session* session = nullptr;
@@ -75,6 +128,15 @@ void AddRunCommand(CLI::App& root, App& app) {
                 "detach from the task after it has started execution, cannot be used with --rm");
   cmd->add_option("--fifo-dir", f->fifo_dir, "directory used for storing IO FIFOs");
   cmd->add_flag("--cni", f->cni, "enable cni networking for the container");
+  cmd->add_flag("--pull", f->pull,
+                "pull the image first if the namespace lacks it (registry flags as images pull)");
+  // The registry flags that do not clash with run's own (-u is the process user here).
+  cmd->add_option("--hosts-dir", f->registry.hosts_dir,
+                  "with --pull: custom hosts configuration directory");
+  cmd->add_flag("--plain-http", f->registry.plain_http,
+                "with --pull: allow connections using plain HTTP");
+  cmd->add_flag("--skip-verify", f->registry.skip_verify,
+                "with --pull: skip SSL certificate validation");
   AddContainerFlags(cmd, f->container);
   // Flags end at the image (ctr's SkipArgReorder): "sh -c 'exit 3'" stays the command.
   cmd->prefix_command();

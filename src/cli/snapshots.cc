@@ -12,6 +12,7 @@
 #include "cli/app.h"
 #include "cli/client.h"
 #include "cli/format.h"
+#include "cli/table.h"
 #include "cli/tabwriter.h"
 #include "common/timeutil.h"
 
@@ -247,28 +248,39 @@ Result<SnapshotClient> Snapshotter(App& app, const std::string& name) {
   return SnapshotClient(session, resolved);
 }
 
-Status ListAction(App& app, const Flags& flags) {
+Status ListAction(App& app, const Flags& flags, const std::string& format) {
+  BERTH_ASSIGN_OR_RETURN(OutputFormat output, ParseOutputFormat(format));
   BERTH_ASSIGN_OR_RETURN(SnapshotClient sn, Snapshotter(app, flags.snapshotter));
-  TabWriter tw(1, 1);
-  tw.Write("KEY\tPARENT\tKIND\t\n");
+  Table table({{"KEY", "key"},
+               {"PARENT", "parent"},
+               {"KIND", "kind"},
+               {"", "labels"},
+               {"", "created_at"},
+               {"", "updated_at"}},
+              {});
   BERTH_TRY(sn.Walk([&](const snapshots_api::Info& info) -> Status {
-    tw.Write(fmt::format("{}\t{}\t{}\t\n", info.name(), info.parent(), KindString(info.kind())));
+    table.Add({info.name(), info.parent(), KindString(info.kind()),
+               LabelsCell({info.labels().begin(), info.labels().end()}),
+               TimeCell("", info.created_at().seconds(), info.created_at().nanos()),
+               TimeCell("", info.updated_at().seconds(), info.updated_at().nanos())});
     return Ok();
   }));
-  fmt::print("{}", tw.Flush());
+  fmt::print("{}", table.Render(output));
   return Ok();
 }
 
-Status UsageAction(App& app, const Flags& flags, bool bytes, const std::vector<std::string>& keys) {
+Status UsageAction(App& app, const Flags& flags, bool bytes, const std::string& format,
+                   const std::vector<std::string>& keys) {
+  BERTH_ASSIGN_OR_RETURN(OutputFormat output, ParseOutputFormat(format));
   auto display = [bytes](int64_t size) {
     return bytes ? std::to_string(size) : ProgressBytes(size);
   };
   BERTH_ASSIGN_OR_RETURN(SnapshotClient sn, Snapshotter(app, flags.snapshotter));
-  TabWriter tw(1, 1);
-  tw.Write("KEY\tSIZE\tINODES\t\n");
+  Table table({{"KEY", "key"}, {"SIZE", "size"}, {"INODES", "inodes"}}, {});
   auto row = [&](const std::string& key) -> Status {
     BERTH_ASSIGN_OR_RETURN(SnapshotUsage usage, sn.Usage(key));
-    tw.Write(fmt::format("{}\t{}\t{}\t\n", key, display(usage.size), usage.inodes));
+    table.Add({key, NumberCell(display(usage.size), usage.size),
+               NumberCell(std::to_string(usage.inodes), usage.inodes)});
     return Ok();
   };
   if (keys.empty()) {
@@ -276,7 +288,7 @@ Status UsageAction(App& app, const Flags& flags, bool bytes, const std::vector<s
   } else {
     for (const auto& key : keys) BERTH_TRY(row(key));
   }
-  fmt::print("{}", tw.Flush());
+  fmt::print("{}", table.Render(output));
   return Ok();
 }
 
@@ -537,7 +549,9 @@ void AddSnapshotsCommand(CLI::App& root, App& app) {
   {
     auto* cmd = group->add_subcommand("list", "list snapshots");
     cmd->alias("ls");
-    SetAction(cmd, [&app, flags] { return ListAction(app, *flags); });
+    auto format = std::make_shared<std::string>("table");
+    AddFormatFlag(cmd, format);
+    SetAction(cmd, [&app, flags, format] { return ListAction(app, *flags, *format); });
   }
   {
     auto* cmd = group->add_subcommand("mounts", "mount gets mount commands for the snapshots");
@@ -597,9 +611,13 @@ void AddSnapshotsCommand(CLI::App& root, App& app) {
     auto* cmd = group->add_subcommand("usage", "usage snapshots");
     auto bytes = std::make_shared<bool>(false);
     auto keys = std::make_shared<std::vector<std::string>>();
+    auto format = std::make_shared<std::string>("table");
     cmd->add_flag("-b", *bytes, "display size in bytes");
+    AddFormatFlag(cmd, format);
     cmd->add_option("keys", *keys, "[<key>, ...]");
-    SetAction(cmd, [&app, flags, bytes, keys] { return UsageAction(app, *flags, *bytes, *keys); });
+    SetAction(cmd, [&app, flags, bytes, format, keys] {
+      return UsageAction(app, *flags, *bytes, *format, *keys);
+    });
   }
 }
 

@@ -14,6 +14,7 @@
 
 #include "cli/cio.h"
 #include "cli/run.h"
+#include "cli/table.h"
 #include "cli/tabwriter.h"
 #include "common/log.h"
 #include "oci/spec.h"
@@ -118,7 +119,8 @@ std::string GoUintList(const pb::RepeatedField<uint64_t>& list) {
   return out + "]";
 }
 
-Status ListAction(App& app, bool quiet) {
+Status ListAction(App& app, bool quiet, const std::string& format) {
+  BERTH_ASSIGN_OR_RETURN(OutputFormat output, ParseOutputFormat(format));
   BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   tasks_api::ListTasksRequest req;
   tasks_api::ListTasksResponse resp;
@@ -131,17 +133,18 @@ Status ListAction(App& app, bool quiet) {
     for (const auto& t : resp.tasks()) fmt::print("{}\n", id_of(t));
     return Ok();
   }
-  TabWriter tw(4, 4);
-  tw.Write("TASK\tPID\tSTATUS\t\n");
+  Table table({{"TASK", "id"}, {"PID", "pid"}, {"STATUS", "status"}, {"", "exit_status"}},
+              {.writer = TabWriter(4, 4), .row_end = "\n"});
   for (const auto& t : resp.tasks()) {
-    tw.Write(fmt::format("{}\t{}\t{}\n", id_of(t), t.pid(),
-                         containerd::v1::types::Status_Name(t.status())));
+    table.Add({id_of(t), NumberCell(std::to_string(t.pid()), t.pid()),
+               containerd::v1::types::Status_Name(t.status()), NumberCell("", t.exit_status())});
   }
-  fmt::print("{}", tw.Flush());
+  fmt::print("{}", table.Render(output));
   return Ok();
 }
 
-Status PsAction(App& app, const std::string& id) {
+Status PsAction(App& app, const std::string& format, const std::string& id) {
+  BERTH_ASSIGN_OR_RETURN(OutputFormat output, ParseOutputFormat(format));
   BERTH_TRY(RequireId(id));
   BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   BERTH_TRY(GetContainer(session, id));
@@ -152,10 +155,11 @@ Status PsAction(App& app, const std::string& id) {
   if (auto st = TasksStub(session)->ListPids(ctx.get(), req, &resp); !st.ok()) {
     return FromGrpc(st);
   }
-  TabWriter tw(1, 4);
-  tw.Write("PID\tINFO\n");
+  Table table({{"PID", "pid"}, {"INFO", "info"}, {"", "exec_id"}},
+              {.writer = TabWriter(1, 4), .header_end = "\n", .row_end = "\n"});
   for (const auto& p : resp.processes()) {
     std::string info = "-";
+    std::string exec_id;
     if (p.has_info()) {
       if (p.info().type_url() == "containerd.runc.v1.ProcessDetails") {
         containerd::runc::v1::ProcessDetails details;
@@ -164,13 +168,14 @@ Status PsAction(App& app, const std::string& id) {
         }
         // gogo's String() of the message, which ctr's %+v prints.
         info = fmt::format("&ProcessDetails{{ExecID:{},XXX_unrecognized:[],}}", details.exec_id());
+        exec_id = details.exec_id();
       } else {
         return NotFound(fmt::format("type with url {}: not found", p.info().type_url()));
       }
     }
-    tw.Write(fmt::format("{}\t{}\n", p.pid(), info));
+    table.Add({NumberCell(std::to_string(p.pid()), p.pid()), info, exec_id});
   }
-  fmt::print("{}", tw.Flush());
+  fmt::print("{}", table.Render(output));
   return Ok();
 }
 
@@ -485,8 +490,10 @@ void AddTasksCommand(CLI::App& root, App& app) {
     auto* cmd = group->add_subcommand("list", "list tasks");
     cmd->alias("ls");
     auto quiet = std::make_shared<bool>(false);
+    auto format = std::make_shared<std::string>("table");
     cmd->add_flag("-q,--quiet", *quiet, "print only the task id");
-    SetAction(cmd, [&app, quiet]() -> Status { return ListAction(app, *quiet); });
+    AddFormatFlag(cmd, format);
+    SetAction(cmd, [&app, quiet, format]() -> Status { return ListAction(app, *quiet, *format); });
   }
   {
     auto* cmd = group->add_subcommand(
@@ -507,8 +514,10 @@ void AddTasksCommand(CLI::App& root, App& app) {
   {
     auto* cmd = group->add_subcommand("ps", "list processes for container");
     auto id = std::make_shared<std::string>();
+    auto format = std::make_shared<std::string>("table");
+    AddFormatFlag(cmd, format);
     cmd->add_option("container", *id, "CONTAINER");
-    SetAction(cmd, [&app, id]() -> Status { return PsAction(app, *id); });
+    SetAction(cmd, [&app, format, id]() -> Status { return PsAction(app, *format, *id); });
   }
   {
     auto* cmd = group->add_subcommand("resume", "resume a paused container");
