@@ -4,7 +4,7 @@
 #   bench/run.sh [--rounds N] [--count N] [--warmup N] [--settle SECONDS] [--no-build]
 #                [--list] [scenario...]
 #
-# Each scenario runs N rounds (5; 3 for pull, the heaviest, unless --rounds is given);
+# Each scenario runs N rounds (5; 3 for the heavy pull, berth_pull and many, unless --rounds is given);
 # in every round it runs once against berthd, then once
 # against containerd, so slow drifts of the machine hit both alike. Every figure is the
 # median over the rounds. stdout gets two "#" header lines and one line per figure:
@@ -40,6 +40,8 @@ CTR_TIMEOUT=${BENCH_CTR_TIMEOUT:-300}   # seconds before one ctr command is kill
 NS=bench                                # containerd namespace the image scenarios use
 CTR_NS=$NS                              # namespace ctr_run uses (container scenarios: $CNS)
 CTR_DEBUG=--debug                       # ctr_run's flag (container scenarios: none)
+CLIENT=$CTR                             # ctr_run's client (berth_pull: berth for berthd)
+DAEMON_LOG_LEVEL=""                     # a daemon's [debug] level; "" = its default (info)
 
 # The container scenarios (run, many, concurrent): the busybox fixture image, imported into each
 # fresh daemon in namespace $CNS; container ids start with $CID_PREFIX (unique to this run), so
@@ -184,6 +186,179 @@ scenario_pull() {
   daemon_stop "$D_PID"
 }
 register pull "ctr images pull of test/big into overlayfs, fresh daemon: cold (fetch+unpack) and unpack alone (s)" 3
+
+# (5b) Cold pull with each project's own client: `berth images pull` into a fresh berthd vs
+#      `ctr images pull` into a fresh containerd (same registry, image, snapshotter overlayfs),
+#      both daemons logging at debug level, so that the breakdown can be read from their logs:
+#      berth_pull_s        the client's wall time (the headline ratio);
+#      pull_fetch_s        berth: the fetch part of the pull as `berth --debug` reports it
+#                          ("pull timings: ... fetch=..s"); containerd: `ctr content fetch` of
+#                          the same image on another fresh daemon (ctr 1.6 fetches everything
+#                          before it unpacks, so this is the fetch part of its pull);
+#      pull_apply_s        the daemon's Diff.Apply summed over the layers, from its log
+#                          ("diff applied": containerd's d=, berthd's total_s=);
+#      pull_apply_cpu_s    berthd's Apply as CPU time of its thread, and split up by stage:
+#      pull_read_s, pull_verify_s, pull_decompress_s, pull_diffid_s, pull_write_s
+#                          (src/diff/walking.cc logs each per layer);
+#      pull_apply_runq_s   berthd's Apply time runnable but waiting for a CPU (a busy machine;
+#                          the kernel's schedstat);
+#      pull_apply_blocked_s  the rest of its wall time: pull_apply_s - cpu - runq, asleep (I/O,
+#                          locks). containerd logs only the total per layer: these are n/a there;
+#      pull_daemon_cpu_s, pull_client_cpu_s
+#                          CPU time (user + system) the daemon and the client used during the
+#                          pull, from /proc (10 ms ticks): unlike wall times, not stretched
+#                          when other work competes for the CPUs;
+#      pull_sync_s         `sync -f` of the daemon's filesystem right after the pull: the
+#                          write-back of what the pull left dirty (neither daemon fsyncs the
+#                          unpacked files; both fsync content blobs at commit). Not in
+#                          berth_pull_s: what is measured is what the client waits for.
+BERTH=${BERTH:-$REPO/bin/berth}
+BERTH_PULL_FIGS=(berth_pull_s pull_fetch_s pull_apply_s pull_apply_cpu_s pull_read_s
+  pull_verify_s pull_decompress_s pull_diffid_s pull_write_s pull_apply_runq_s
+  pull_apply_blocked_s pull_daemon_cpu_s
+  pull_client_cpu_s pull_sync_s)
+BERTH_APPLY_PARTS=(read verify decompress diffid write)   # berthd's "diff applied" *_s fields (CPU)
+scenario_berth_pull() {
+  local impl=$1 round=$2 t sync_s t0 fetch="" fetch_err="" line part d_cpu c_cpu
+  local DAEMON_LOG_LEVEL=debug
+  failed_before berth_pull "$impl" "${BERTH_PULL_FIGS[@]}" && return 0
+  registry_up
+  if [[ $impl == containerd ]]; then
+    # containerd's fetch part: `ctr content fetch` on a fresh daemon of its own.
+    daemon_start "$impl"
+    sync -f "$D_DIR"
+    if ctr_run fetch content fetch --plain-http "$BIG_REF"; then
+      fetch=$CTR_S
+      image_ok 0 || fetch=""
+    fi
+    [[ -n $fetch ]] || fetch_err="ctr content fetch (on its own daemon): $CTR_ERR"
+    log_errors "$impl"
+    daemon_stop "$D_PID"
+  fi
+
+  daemon_start "$impl"
+  sync -f "$D_DIR"
+  local CLIENT=$CTR
+  if [[ $impl == berth ]]; then
+    [[ -x $BERTH ]] || die "$BERTH is missing (build it, or point BERTH at it)"
+    CLIENT=$BERTH
+  fi
+  d_cpu="" c_cpu=""
+  cpu_ticks "$D_PID" && d_cpu=$CPU_TICKS
+  cpu_ticks $$ children && c_cpu=$CPU_TICKS
+  if ctr_run pull images pull --snapshotter overlayfs --plain-http "$BIG_REF"; then
+    t=$CTR_S
+    if [[ -n $c_cpu ]] && cpu_ticks $$ children; then c_cpu=$(ticks_s $((CPU_TICKS - c_cpu))); else c_cpu=""; fi
+    if [[ -n $d_cpu ]] && cpu_ticks "$D_PID"; then d_cpu=$(ticks_s $((CPU_TICKS - d_cpu))); else d_cpu=""; fi
+    t0=$EPOCHREALTIME
+    waitable /dev/null sync -f "$D_DIR"
+    sync_s=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.3f", b - a}')
+    CLIENT=$CTR  # the checks use ctr on both sides
+    if image_ok 1 && apply_times "$impl"; then
+      if [[ $impl == berth ]]; then
+        # berth --debug: "pull timings: resolve=0.01s fetch=1.2s unpack=0.9s total=2.1s bytes=N"
+        line=$(grep -m1 -o 'pull timings:.*' "$D_DIR/pull.err" || true)
+        fetch=$(field fetch "${line#pull timings: }")
+        fetch=${fetch%s}
+        if [[ -n $fetch ]]; then
+          log "  berth: $line"
+        else
+          fetch_err="no \"pull timings: ... fetch=..s\" line on the stderr of berth --debug images pull"
+        fi
+      fi
+      sample berth_pull_s "$impl" "$t"
+      if [[ -n $fetch ]]; then sample pull_fetch_s "$impl" "$fetch"; else sample_na pull_fetch_s "$impl" "$fetch_err"; fi
+      sample pull_apply_s "$impl" "${APPLY_S[total]}"
+      for part in apply_cpu "${BERTH_APPLY_PARTS[@]}" apply_runq apply_blocked; do
+        if [[ $impl == berth && -n ${APPLY_S[$part]} ]]; then
+          sample "pull_${part}_s" "$impl" "${APPLY_S[$part]}"
+        elif [[ $impl == berth ]]; then
+          sample_na "pull_${part}_s" "$impl" "no runq_s in berthd's log (no /proc/thread-self/schedstat)"
+        else
+          sample_na "pull_${part}_s" "$impl" "not measured: containerd logs only a total per layer"
+        fi
+      done
+      if [[ -n $d_cpu ]]; then sample pull_daemon_cpu_s "$impl" "$d_cpu"; else sample_na pull_daemon_cpu_s "$impl" "cannot read /proc/$D_PID/stat"; fi
+      if [[ -n $c_cpu ]]; then sample pull_client_cpu_s "$impl" "$c_cpu"; else sample_na pull_client_cpu_s "$impl" "cannot read /proc/$$/stat"; fi
+      sample pull_sync_s "$impl" "$sync_s"
+    else
+      fail berth_pull "$impl" "$round" "$CTR_ERR" "${BERTH_PULL_FIGS[@]}"
+    fi
+  else
+    fail berth_pull "$impl" "$round" "$CTR_ERR" "${BERTH_PULL_FIGS[@]}"
+  fi
+  log_errors "$impl"
+  daemon_stop "$D_PID"
+}
+register berth_pull "cold pull of test/big into overlayfs with each side's own client: berth images pull into berthd vs ctr images pull into containerd (s), with the fetch, the daemons' Diff.Apply and berthd's Apply split up (s)" 3
+
+# cpu_ticks PID [children]: sets CPU_TICKS to the user + system CPU time of PID (with
+# "children": of its reaped children) in clock ticks, from /proc/PID/stat. No subshell, so that
+# reading our own children's time does not add to it.
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() {
+  local stat f
+  read -r stat <"/proc/$1/stat" || return 1
+  read -ra f <<<"${stat##*) }"   # f[0] is field 3 (state): utime is f[11], cutime f[13]
+  if [[ ${2:-} == children ]]; then CPU_TICKS=$((f[13] + f[14])); else CPU_TICKS=$((f[11] + f[12])); fi
+}
+ticks_s() { awk -v t="$1" -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", t / hz}'; }
+
+# apply_times IMPL: the current daemon's "diff applied" debug lines (one per layer), summed:
+# APPLY_S[total] (berthd's total_s, containerd's d, a Go duration) and, for berthd,
+# APPLY_S[read|verify|decompress|diffid|write]. Fails (CTR_ERR) unless there is one per layer.
+declare -A APPLY_S=()
+apply_times() {
+  local out n k
+  out=$(awk -v impl="$1" '
+    function val(line, key,   m) {
+      if (!match(line, " " key "=[^ ]+")) return ""
+      m = substr(line, RSTART + length(key) + 2, RLENGTH - length(key) - 2)
+      gsub(/"/, "", m)
+      return m
+    }
+    # A Go time.Duration as String() prints it: 1h2m3.5s, 1.5s, 812.3ms, 35.1µs, 900ns.
+    function godur(d,   s, u, num) {
+      s = 0
+      while (match(d, /^[0-9.]+(ns|us|µs|ms|s|m|h)/)) {
+        num = substr(d, 1, RLENGTH); d = substr(d, RLENGTH + 1)
+        match(num, /[a-zµ]+$/); u = substr(num, RSTART); num = substr(num, 1, RSTART - 1) + 0
+        s += num * (u == "h" ? 3600 : u == "m" ? 60 : u == "s" ? 1 : u == "ms" ? 1e-3 : u == "ns" ? 1e-9 : 1e-6)
+      }
+      return d == "" ? s : -1
+    }
+    index($0, "msg=\"diff applied\"") {
+      n++
+      if (impl == "containerd") {
+        v = godur(val($0, "d")); if (v < 0) bad++; sum["total"] += v
+      } else {
+        split("total cpu read verify decompress diffid write", parts, " ")
+        miss = 0
+        for (i in parts) { v = val($0, parts[i] "_s"); if (v == "") miss = 1; sum[parts[i]] += v }
+        bad += miss
+        v = val($0, "runq_s"); if (v ~ /^[0-9.]+$/) { sum["runq"] += v; runq++ }
+      }
+    }
+    END {
+      if (runq != n) delete sum["runq"]
+      printf "n=%d bad=%d", n, bad
+      for (k in sum) printf " %s=%.3f", k, sum[k]
+      print ""
+    }' "$D_DIR/daemon.log")
+  n=$(field n "$out")
+  if ((n != BIG_LAYERS)) || [[ $(field bad "$out") != 0 ]]; then
+    CTR_ERR="$n \"diff applied\" debug lines in the $1 log ($(field bad "$out") without the timings expected), want $BIG_LAYERS with them (one per layer)"
+    return 1
+  fi
+  APPLY_S=()
+  for k in total "${BERTH_APPLY_PARTS[@]}"; do APPLY_S[$k]=$(field "$k" "$out"); done
+  APPLY_S[apply_cpu]=$(field cpu "$out")
+  APPLY_S[apply_runq]=$(field runq "$out")
+  APPLY_S[apply_blocked]=""
+  [[ -z ${APPLY_S[apply_runq]} ]] || APPLY_S[apply_blocked]=$(awk -v a="${APPLY_S[total]}" \
+    -v b="${APPLY_S[apply_cpu]}" -v c="${APPLY_S[apply_runq]}" 'BEGIN {printf "%.3f", a - b - c}')
+  log "  $1 Diff.Apply over $n layers: $out"
+}
 
 # (6) `ctr run --rm busybox ID true` latency: create the container (snapshot, spec), create and
 #     start the task (shim start, runc create/start), wait for the exit, delete task, container
@@ -489,7 +664,8 @@ registry_up() {
 }
 
 # ctr_run LABEL ARGS...: `$CTR --debug -a $D_SOCK -n $NS ARGS` against the current daemon
-# ($CTR_DEBUG and $CTR_NS replace --debug and $NS when a scenario sets them `local`)
+# ($CTR_DEBUG, $CTR_NS and $CLIENT replace --debug, $NS and $CTR when a scenario sets them
+# `local`; berth takes ctr's global flags)
 # (killed after $CTR_TIMEOUT s), stdout/stderr to $D_DIR/LABEL.out/.err. Sets CTR_S (wall
 # seconds, from just before the spawn to just after it is reaped) and, when it fails, CTR_ERR.
 # --debug because without it `content fetch` and `images pull` run a progress display that
@@ -501,7 +677,7 @@ ctr_run() {
   CTR_ERR=""
   t0=$EPOCHREALTIME
   # shellcheck disable=SC2086  # CTR_DEBUG is one word or none
-  timeout -k 5 "$CTR_TIMEOUT" "$CTR" $CTR_DEBUG -a "$D_SOCK" -n "$CTR_NS" "$@" \
+  timeout -k 5 "$CTR_TIMEOUT" "$CLIENT" $CTR_DEBUG -a "$D_SOCK" -n "$CTR_NS" "$@" \
     >"$D_DIR/$label.out" 2>"$D_DIR/$label.err" </dev/null &
   pid=$!
   HELPERS[$pid]=1
@@ -510,9 +686,9 @@ ctr_run() {
   unset "HELPERS[$pid]"
   CTR_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
   if ((rc == 124)); then
-    CTR_ERR="ctr $1 $2 killed after ${CTR_TIMEOUT} s"
+    CTR_ERR="${CLIENT##*/} $1 $2 killed after ${CTR_TIMEOUT} s"
   elif ((rc != 0)); then
-    CTR_ERR="ctr $1 $2 exited $rc: $(last_line "$D_DIR/$label.err")"
+    CTR_ERR="${CLIENT##*/} $1 $2 exited $rc: $(last_line "$D_DIR/$label.err")"
   fi
   return "$rc"
 }
@@ -622,6 +798,12 @@ state = "$1/state"
 [grpc]
   address = "$1/berth.sock"
 EOF
+  log_level_config
+}
+
+# The [debug] table when a scenario sets DAEMON_LOG_LEVEL (same key in both daemons).
+log_level_config() {
+  [[ -z $DAEMON_LOG_LEVEL ]] || printf '\n[debug]\n  level = "%s"\n' "$DAEMON_LOG_LEVEL"
 }
 
 config_containerd() {
@@ -643,6 +825,7 @@ disabled_plugins = [$list]
 [plugins."io.containerd.internal.v1.opt"]
   path = "$1/opt"
 EOF
+  log_level_config
 }
 
 sock_of() { echo "$1/$2.sock"; }
@@ -892,13 +1075,13 @@ usage() {
   cat <<EOF
 usage: bench/run.sh [options] [scenario...]
   --rounds N        rounds per scenario, alternating berth/containerd (default $ROUNDS;
-                    3 for pull unless --rounds is given)
+                    3 for pull, berth_pull and many unless --rounds is given)
   --count N         timed Version calls per round in version_rtt (default $RTT_COUNT)
   --warmup N        untimed Version calls first (default $RTT_WARMUP)
   --settle SECONDS  idle time before memory is read in idle_rss (default $SETTLE)
   --no-build        do not run the build first
   --list            list the scenarios and exit
-environment: BERTHD=$BERTHD CONTAINERD=$CONTAINERD CTR=$CTR
+environment: BERTHD=$BERTHD BERTH=$BERTH CONTAINERD=$CONTAINERD CTR=$CTR
              BENCH_TOOL=$TOOL
              BENCH_FIXTURES=$FIXTURES BENCH_BIG_MIB=$BIG_MIB BENCH_CTR_TIMEOUT=$CTR_TIMEOUT
              CONTAINERD_DISABLED_PLUGINS="$CONTAINERD_DISABLED_PLUGINS"

@@ -1,6 +1,9 @@
 // Apply: entry types and metadata, tar formats, compression and media types, digests.
 #include <fmt/format.h>
 
+#include <regex>
+
+#include "common/log.h"
 #include "diff/apply_tar.h"
 #include "diff/compression.h"
 #include "diff/test_util.h"
@@ -305,6 +308,38 @@ TEST_F(ApplyTest, CorruptStreamsAndUnknownTypesRefused) {
 
   r = ApplyBind("", kTar, root);
   EXPECT_TRUE(r) << "an empty stream is an empty layer: " << r.error().ToString();
+}
+
+// At debug level every Apply logs where its time went (bench/run.sh berth_pull sums these).
+TEST_F(ApplyTest, DebugLogBreaksDownTheTime) {
+  std::string tar = BuildTar({Dir("d"), File("d/f", std::string(200000, 'q'))});
+  std::string gz = Gzip(tar);
+  std::string root = MakeDir("root");
+  const log::Level before = log::GetLevel();
+  log::SetLevel(log::Level::kDebug);
+  testing::internal::CaptureStderr();
+  auto applied = ApplyBind(gz, kTarGzip, root);
+  std::string out = testing::internal::GetCapturedStderr();
+  log::SetLevel(before);
+  ASSERT_TRUE(applied) << applied.error().ToString();
+  size_t at = out.find("msg=\"diff applied\"");
+  ASSERT_NE(at, std::string::npos) << out;
+  std::string line = out.substr(at, out.find('\n', at) - at);
+  EXPECT_NE(line.find("compression=gzip"), std::string::npos) << line;
+  EXPECT_NE(line.find(fmt::format(" size={} ", gz.size())), std::string::npos) << line;
+  EXPECT_NE(line.find(fmt::format(" uncompressed={} ", tar.size())), std::string::npos) << line;
+  for (const char* key :
+       {"total_s", "cpu_s", "read_s", "verify_s", "decompress_s", "diffid_s", "write_s"}) {
+    std::string want = fmt::format(" {}=", key);
+    size_t k = line.find(want);
+    ASSERT_NE(k, std::string::npos) << key << " missing: " << line;
+    // Seconds with 6 decimals, never negative.
+    std::string value =
+        line.substr(k + want.size(), line.find(' ', k + want.size()) - k - want.size());
+    EXPECT_TRUE(std::regex_match(value, std::regex("[0-9]+\\.[0-9]{6}"))) << key << "=" << value;
+  }
+  // Runqueue wait: a number too, unless this kernel keeps no schedstat.
+  EXPECT_TRUE(std::regex_search(line, std::regex(" runq_s=([0-9]+\\.[0-9]{6}|n/a) "))) << line;
 }
 
 TEST_F(ApplyTest, DigestMismatchRefused) {
