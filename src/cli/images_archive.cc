@@ -1,7 +1,6 @@
 // `berth images import|export`: ctr's archive commands (cmd/ctr/commands/images/import.go,
 // export.go) over client::Import / client::Export.
 #include <cstdio>
-#include <set>
 
 #include <fmt/format.h>
 
@@ -11,48 +10,6 @@
 
 namespace berth::cli {
 namespace {
-
-std::string LowerAscii(std::string s) {
-  for (auto& c : s) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return s;
-}
-
-// platforms.Parse for the --platform flags: "os", "arch", "os/arch" or "os/arch/variant".
-Result<images::Platform> ParsePlatform(const std::string& spec) {
-  static const std::set<std::string> kOs = {"darwin",  "freebsd", "linux",   "windows", "netbsd",
-                                            "openbsd", "solaris", "illumos", "aix",     "macos"};
-  std::vector<std::string> parts;
-  for (size_t start = 0;;) {
-    size_t slash = spec.find('/', start);
-    parts.push_back(spec.substr(start, slash - start));
-    if (slash == std::string::npos) break;
-    start = slash + 1;
-  }
-  for (const auto& part : parts) {
-    bool ok = !part.empty();
-    for (char c : part) {
-      ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '-');
-    }
-    if (!ok) return InvalidArgument(fmt::format("{:?}: must be form os/arch/variant", spec));
-  }
-  images::Platform host = images::DefaultPlatform();
-  images::Platform p;
-  if (parts.size() == 1) {
-    std::string word = LowerAscii(parts[0]);
-    p = kOs.contains(word) ? images::Platform{word, host.architecture, host.variant}
-                           : images::Platform{host.os, word, ""};
-  } else if (parts.size() == 2) {
-    p = {parts[0], parts[1], ""};
-  } else if (parts.size() == 3) {
-    p = {parts[0], parts[1], parts[2]};
-  } else {
-    return InvalidArgument(fmt::format("{:?}: cannot parse platform specifier", spec));
-  }
-  return images::NormalizePlatform(p);
-}
 
 struct ImportFlags {
   std::string base_name;
@@ -83,7 +40,7 @@ Status ImportAction(App& app, const ImportFlags& f) {
                                 .unpack = false,  // below, printing each as ctr does
                                 .snapshotter = f.snapshotter};
   if (!f.platform.empty()) {
-    BERTH_ASSIGN_OR_RETURN(auto p, ParsePlatform(f.platform));
+    BERTH_ASSIGN_OR_RETURN(auto p, images::ParsePlatformSpec(f.platform));
     options.platforms.push_back(p);
   }
   BERTH_ASSIGN_OR_RETURN(auto session, app.Session());
@@ -121,7 +78,7 @@ Status ExportAction(App& app, const ExportFlags& f) {
                                 .skip_manifest_json = f.skip_manifest_json,
                                 .skip_non_distributable = f.skip_non_distributable};
   for (const auto& text : f.platforms) {
-    auto p = ParsePlatform(text);
+    auto p = images::ParsePlatformSpec(text);
     if (!p) return std::move(p).error().Wrap(fmt::format("invalid platform {:?}", text));
     options.platforms.push_back(*p);
   }

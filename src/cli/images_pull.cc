@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <iostream>
 #include <iterator>
-#include <set>
 
 #include <fmt/format.h>
 
@@ -21,55 +20,10 @@ namespace {
 
 constexpr const char* kDefaultHostsDir = "/etc/berth/certs.d";
 
-std::string LowerAscii(std::string s) {
-  for (auto& c : s) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return s;
-}
-
-}  // namespace
-
-Result<images::Platform> ParsePlatformFlag(const std::string& spec) {
-  static const std::set<std::string> kOs = {"darwin",  "freebsd", "linux",   "windows", "netbsd",
-                                            "openbsd", "solaris", "illumos", "aix",     "macos"};
-  std::vector<std::string> parts;
-  for (size_t start = 0;;) {
-    size_t slash = spec.find('/', start);
-    parts.push_back(spec.substr(start, slash - start));
-    if (slash == std::string::npos) break;
-    start = slash + 1;
-  }
-  for (const auto& part : parts) {
-    bool ok = !part.empty();
-    for (char c : part) {
-      ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '-');
-    }
-    if (!ok) return InvalidArgument(fmt::format("{:?}: must be form os/arch/variant", spec));
-  }
-  images::Platform host = images::DefaultPlatform();
-  images::Platform p;
-  if (parts.size() == 1) {
-    std::string word = LowerAscii(parts[0]);
-    p = kOs.contains(word) ? images::Platform{word, host.architecture, host.variant}
-                           : images::Platform{host.os, word, ""};
-  } else if (parts.size() == 2) {
-    p = {parts[0], parts[1], ""};
-  } else if (parts.size() == 3) {
-    p = {parts[0], parts[1], parts[2]};
-  } else {
-    return InvalidArgument(fmt::format("{:?}: cannot parse platform specifier", spec));
-  }
-  return images::NormalizePlatform(p);
-}
-
-namespace {
-
 Result<std::vector<images::Platform>> ParsePlatforms(const std::vector<std::string>& specs) {
   std::vector<images::Platform> out;
   for (const auto& s : specs) {
-    auto p = ParsePlatformFlag(s);
+    auto p = images::ParsePlatformSpec(s);
     if (!p) return std::move(p).error().Wrap(fmt::format("unable to parse platform {}", s));
     out.push_back(*p);
   }

@@ -34,9 +34,6 @@ Result<remotes::ResolverOptions> ResolverOptionsFrom(const RegistryFlags& flags)
 // "docker.io/library/busybox:latest"); ctr itself requires the full form.
 Result<std::string> NormalizeRef(std::string_view ref);
 
-// platforms.Parse for --platform: "os", "arch", "os/arch" or "os/arch/variant", normalized.
-Result<images::Platform> ParsePlatformFlag(const std::string& spec);
-
 // Pulls `ref` with a progress display on stdout (live on a terminal), then prints ctr's
 // "unpacking <platform> <digest>..." / "done: <elapsed>" lines; with --debug the pull timings
 // line on stderr.

@@ -61,7 +61,7 @@ Result<std::string> EnsureImage(App& app, const Session& session, const RunFlags
   options.snapshotter = f.container.snapshotter;
   if (!f.container.platform.empty()) {
     // The --platform of run selects what is pulled and unpacked too.
-    BERTH_ASSIGN_OR_RETURN(auto p, ParsePlatformFlag(f.container.platform));
+    BERTH_ASSIGN_OR_RETURN(auto p, images::ParsePlatformSpec(f.container.platform));
     options.platforms.push_back(p);
   }
   BERTH_ASSIGN_OR_RETURN(auto pulled, PullWithProgress(app, session, *normalized, options));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -113,6 +114,76 @@ Platform DefaultPlatform() {
 #else
   return {"linux", "unknown", ""};
 #endif
+}
+
+namespace {
+
+bool IsKnownOs(std::string_view os) {
+  static const std::set<std::string_view> kOs = {
+      "aix",   "android", "darwin", "dragonfly", "freebsd", "hurd",    "illumos", "ios", "js",
+      "linux", "nacl",    "netbsd", "openbsd",   "plan9",   "solaris", "windows", "zos"};
+  return kOs.count(os) > 0;
+}
+
+bool IsKnownArch(std::string_view arch) {
+  static const std::set<std::string_view> kArch = {
+      "386",     "amd64",   "amd64p32", "arm",    "armbe",  "arm64",    "arm64be",   "ppc64",
+      "ppc64le", "loong64", "mips",     "mipsle", "mips64", "mips64le", "mips64p32", "mips64p32le",
+      "ppc",     "riscv",   "riscv64",  "s390",   "s390x",  "sparc",    "sparc64",   "wasm"};
+  return kArch.count(arch) > 0;
+}
+
+}  // namespace
+
+Result<Platform> ParsePlatformSpec(const std::string& spec) {
+  if (spec.find('*') != std::string::npos) {
+    return InvalidArgument(fmt::format("{:?}: wildcards not yet supported", spec));
+  }
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    size_t slash = spec.find('/', start);
+    parts.push_back(spec.substr(start, slash - start));
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  for (const auto& part : parts) {
+    bool ok = !part.empty();
+    for (char c : part) {
+      ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-');
+    }
+    if (!ok) {
+      return InvalidArgument(fmt::format("{:?}: must be form os/arch/variant", spec));
+    }
+  }
+  Platform host = DefaultPlatform();
+  Platform p;
+  switch (parts.size()) {
+    case 1: {
+      std::string word = Lower(parts[0]);
+      if (IsKnownOs(word) || word == "macos") {
+        p = {word, host.architecture, host.variant};
+      } else {
+        Platform arch = NormalizePlatform({host.os, word, ""});
+        if (!IsKnownArch(arch.architecture)) {
+          return InvalidArgument(
+              fmt::format("{:?}: unknown operating system or architecture", spec));
+        }
+        p = {host.os, word, ""};
+      }
+      break;
+    }
+    case 2:
+      p = {parts[0], parts[1], ""};
+      break;
+    case 3:
+      p = {parts[0], parts[1], parts[2]};
+      break;
+    default:
+      return InvalidArgument(fmt::format("{:?}: cannot parse platform specifier", spec));
+  }
+  return NormalizePlatform(p);
 }
 
 PlatformMatcher PlatformMatcher::Only(const Platform& p) {

@@ -53,6 +53,11 @@ std::string FormatPlatform(const Platform& p);
 // The platform this binary runs on (platforms.DefaultSpec).
 Platform DefaultPlatform();
 
+// platforms.Parse (ctr's --platform): "os", "arch", "os/arch" or "os/arch/variant", normalized;
+// a lone word is an os (with the host's architecture) or an architecture (with the host's os).
+// InvalidArgument for wildcards, bad characters, unknown words and more than three parts.
+Result<Platform> ParsePlatformSpec(const std::string& spec);
+
 // platforms.Only(p): matches p and the platforms it can run (amd64 runs 386, arm/v7 runs v6 and
 // v5, arm64 runs arm/v8..v5), and orders them in that preference.
 class PlatformMatcher {

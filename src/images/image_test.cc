@@ -30,6 +30,20 @@ TEST(PlatformTest, NormalizeFormatAndMatch) {
   EXPECT_FALSE(arm64.Match({"linux", "amd64", ""}));
 }
 
+TEST(PlatformTest, ParseSpecIsPlatformsParse) {
+  Platform host = DefaultPlatform();
+  EXPECT_EQ(*ParsePlatformSpec("linux/arm64"), (Platform{"linux", "arm64", ""}));
+  EXPECT_EQ(*ParsePlatformSpec("linux/arm/v7"), (Platform{"linux", "arm", "v7"}));
+  EXPECT_EQ(*ParsePlatformSpec("Linux/x86_64"), (Platform{"linux", "amd64", ""}));
+  EXPECT_EQ(*ParsePlatformSpec("linux"),
+            NormalizePlatform({"linux", host.architecture, host.variant}));
+  EXPECT_EQ(*ParsePlatformSpec("arm64"), (Platform{host.os, "arm64", ""}));
+  EXPECT_FALSE(ParsePlatformSpec("linux/*"));
+  EXPECT_FALSE(ParsePlatformSpec("nosuchthing"));
+  EXPECT_FALSE(ParsePlatformSpec("linux//amd64"));
+  EXPECT_FALSE(ParsePlatformSpec("a/b/c/d"));
+}
+
 TEST(ImageTest, ChainIdChainsDiffIds) {
   EXPECT_EQ(ChainId({}), "");
   std::string a = Digest::FromBytes("a").String();
