@@ -107,11 +107,9 @@ TEST_F(ContentIT, LeaseHoldsContentUntilRemovedWithSync) {
   Ok({"leases", "create", "--id", "other"});
   std::string data(100000, 'x');
   Digest dgst = Digest::FromBytes(data);
-  auto ingest = Exec({"ctr", "-a", d_->Socket(), "content", "ingest", "--expected-digest",
-                      dgst.String(), "blob-ref"},
-                     data);
-  ASSERT_EQ(ingest.exit_code, 0) << ingest.err;
-  // Put the blob in the lease through the API (ctr has no command for it).
+  // Put the blob in the lease through the API (ctr has no command for it) before it exists: once
+  // `ctr content ingest` exits, its own lease is gone and the scheduler may collect the blob at
+  // any moment, so adding it afterwards would race the GC.
   auto channel = grpc::CreateChannel("unix:" + d_->Socket(), grpc::InsecureChannelCredentials());
   auto stub = containerd::services::leases::v1::Leases::NewStub(channel);
   grpc::ClientContext ctx;
@@ -122,6 +120,10 @@ TEST_F(ContentIT, LeaseHoldsContentUntilRemovedWithSync) {
   req.mutable_resource()->set_type("content");
   google::protobuf::Empty empty;
   ASSERT_TRUE(stub->AddResource(&ctx, req, &empty).ok());
+  auto ingest = Exec({"ctr", "-a", d_->Socket(), "content", "ingest", "--expected-digest",
+                      dgst.String(), "blob-ref"},
+                     data);
+  ASSERT_EQ(ingest.exit_code, 0) << ingest.err;
   Ok({"leases", "rm", "--sync", "other"});  // runs a full collection
   ASSERT_EQ(Blobs(*d_).size(), 1u) << "held by the lease";
   EXPECT_NE(Ok({"content", "ls", "-q"}).out.find(dgst.String()), std::string::npos);
