@@ -4,6 +4,7 @@
 #include <google/protobuf/timestamp.pb.h>
 
 #include <chrono>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -35,7 +36,12 @@ struct ProcessState {
   std::unique_ptr<cio::IO> io;
 };
 
+// Times outside what int64 nanoseconds hold (years before 1678 or after 2262) come back as the
+// zero time_point: among them Go's zero time (0001-01-01, seconds -62135596800), which is how the
+// daemon says "not set" (e.g. exited_at of a process that has not exited).
 inline std::chrono::system_clock::time_point FromProto(const google::protobuf::Timestamp& t) {
+  constexpr int64_t kMaxSeconds = std::numeric_limits<int64_t>::max() / 1'000'000'000 - 1;
+  if (t.seconds() < -kMaxSeconds || t.seconds() > kMaxSeconds) return {};
   return std::chrono::system_clock::time_point(
       std::chrono::duration_cast<std::chrono::system_clock::duration>(
           std::chrono::seconds(t.seconds()) + std::chrono::nanoseconds(t.nanos())));

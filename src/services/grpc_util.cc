@@ -1,5 +1,7 @@
 #include "services/grpc_util.h"
 
+#include <limits>
+
 #include "common/identifiers.h"
 #include "common/log.h"
 
@@ -58,6 +60,10 @@ void SetTimestamp(Timestamp t, google::protobuf::Timestamp* out) {
 }
 
 Timestamp FromProto(const google::protobuf::Timestamp& ts) {
+  // Outside int64 nanoseconds (before 1678, after 2262; Go's zero time 0001-01-01 among them):
+  // the zero Timestamp rather than an overflow.
+  constexpr int64_t kMaxSeconds = std::numeric_limits<int64_t>::max() / 1'000'000'000 - 1;
+  if (ts.seconds() < -kMaxSeconds || ts.seconds() > kMaxSeconds) return Timestamp{};
   return FromUnixNanos(ts.seconds() * 1'000'000'000 + ts.nanos());
 }
 
