@@ -409,8 +409,33 @@ void WithAllDevicesAllowed(Spec& s) {
 
 namespace {
 
-// oci.getDevices: the device nodes below `dir`.
-Status CollectDevices(const std::string& dir, json& out) {
+// oci.DeviceFromPath: the device node at `path` (lstat: a symlink is not a device); nullopt for
+// anything else (ErrNotADevice).
+Result<std::optional<json>> DeviceFromPath(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return ErrnoError(errno, "lstat " + path);
+  std::string type;
+  if (S_ISBLK(st.st_mode)) {
+    type = "b";
+  } else if (S_ISCHR(st.st_mode)) {
+    type = "c";
+  } else if (S_ISFIFO(st.st_mode)) {
+    type = "p";
+  } else {
+    return std::optional<json>();
+  }
+  return std::optional<json>(json{{"path", path},
+                                  {"type", type},
+                                  {"major", static_cast<int64_t>(major(st.st_rdev))},
+                                  {"minor", static_cast<int64_t>(minor(st.st_rdev))},
+                                  {"fileMode", st.st_mode & ~S_IFMT},
+                                  {"uid", st.st_uid},
+                                  {"gid", st.st_gid}});
+}
+
+// oci.getDevices for a directory: the device nodes below `dir` (FIFOs skipped), each under
+// `container_path`/<name> when `container_path` is set.
+Status CollectDevices(const std::string& dir, const std::string& container_path, json& out) {
   std::error_code ec;
   std::filesystem::directory_iterator it(dir, ec);
   if (ec) return ErrnoError(ec.value(), "read device dir " + dir);
@@ -420,37 +445,44 @@ Status CollectDevices(const std::string& dir, json& out) {
   for (const auto& e : entries) {
     const std::string name = e.path().filename();
     const std::string path = e.path();
+    const std::string target = container_path.empty() ? "" : container_path + "/" + name;
     if (e.is_directory(ec) && !e.is_symlink(ec)) {
       if (name == "pts" || name == "shm" || name == "fd" || name == "mqueue" || name == ".lxc" ||
           name == ".lxd-mounts" || name == ".udev") {
         continue;
       }
-      BERTH_TRY(CollectDevices(path, out));
+      BERTH_TRY(CollectDevices(path, target, out));
       continue;
     }
     if (name == "console") continue;
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) != 0) {
-      if (errno == ENOENT) continue;
-      return ErrnoError(errno, "stat device " + path);
+    auto dev = DeviceFromPath(path);
+    if (!dev) {
+      if (dev.error().Is(Errc::kNotFound)) continue;
+      return std::move(dev).error();
     }
-    std::string type;
-    if (S_ISBLK(st.st_mode)) {
-      type = "b";
-    } else if (S_ISCHR(st.st_mode)) {
-      type = "c";
-    } else {
-      continue;  // not a device (FIFOs are skipped as well)
-    }
-    out.push_back({{"path", path},
-                   {"type", type},
-                   {"major", static_cast<int64_t>(major(st.st_rdev))},
-                   {"minor", static_cast<int64_t>(minor(st.st_rdev))},
-                   {"fileMode", st.st_mode & ~S_IFMT},
-                   {"uid", st.st_uid},
-                   {"gid", st.st_gid}});
+    if (!*dev || (**dev)["type"] == "p") continue;  // not a device, or a FIFO
+    if (!target.empty()) (**dev)["path"] = target;
+    out.push_back(std::move(**dev));
   }
   return Ok();
+}
+
+// oci.getDevices: one device, or the devices below a directory.
+Result<json> GetDevices(const std::string& path, const std::string& container_path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return ErrnoError(errno, "error stating device path: stat " + path);
+  }
+  json out = json::array();
+  if (S_ISDIR(st.st_mode)) {
+    BERTH_TRY(CollectDevices(path, container_path, out));
+    return out;
+  }
+  BERTH_ASSIGN_OR_RETURN(auto dev, DeviceFromPath(path));
+  if (!dev) return InvalidArgument(fmt::format("{}: not a device node", path));
+  if (!container_path.empty()) (*dev)["path"] = container_path;
+  out.push_back(std::move(*dev));
+  return out;
 }
 
 void WritableMounts(Spec& s, std::string_view type) {
@@ -467,7 +499,7 @@ void WritableMounts(Spec& s, std::string_view type) {
 
 Status WithHostDevices(Spec& s) {
   json devices = json::array();
-  BERTH_TRY(CollectDevices("/dev", devices));
+  BERTH_TRY(CollectDevices("/dev", "", devices));
   json& linux = Linux(s);
   if (!linux.contains("devices") || !linux["devices"].is_array()) {
     linux["devices"] = json::array();
@@ -477,9 +509,34 @@ Status WithHostDevices(Spec& s) {
   return Ok();
 }
 
+Status WithDevices(Spec& s, const std::string& device_path, const std::string& container_path,
+                   const std::string& permissions) {
+  BERTH_ASSIGN_OR_RETURN(json devices, GetDevices(device_path, container_path));
+  json& linux = Linux(s);
+  if (!linux.contains("devices") || !linux["devices"].is_array()) {
+    linux["devices"] = json::array();
+  }
+  json& r = Resources(s);
+  if (!r.contains("devices") || !r["devices"].is_array()) r["devices"] = json::array();
+  for (auto& d : devices) {
+    json rule = {
+        {"allow", true}, {"type", d["type"]}, {"major", d["major"]}, {"minor", d["minor"]}};
+    if (!permissions.empty()) rule["access"] = permissions;
+    r["devices"].push_back(std::move(rule));
+    linux["devices"].push_back(std::move(d));
+  }
+  if (linux["devices"].empty()) linux.erase("devices");
+  return Ok();
+}
+
 Status WithPrivileged(Spec& s) {
   BERTH_ASSIGN_OR_RETURN(auto caps, CurrentCapabilities());
-  WithCapabilities(s, caps);
+  WithPrivileged(s, caps);
+  return Ok();
+}
+
+void WithPrivileged(Spec& s, const std::vector<std::string>& current_caps) {
+  WithCapabilities(s, current_caps);
   json& linux = Linux(s);
   linux.erase("maskedPaths");
   linux.erase("readonlyPaths");
@@ -489,7 +546,6 @@ Status WithPrivileged(Spec& s) {
   p.erase("selinuxLabel");
   p.erase("apparmorProfile");
   linux.erase("seccomp");
-  return Ok();
 }
 
 Status WithPrivilegedAll(Spec& s) {

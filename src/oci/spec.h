@@ -113,9 +113,19 @@ void WithAllDevicesAllowed(Spec& s);
 // WithHostDevices: every device node under /dev (as oci.HostDevices: skips pts, shm, fd,
 // mqueue, .lxc, .lxd-mounts, .udev, console and FIFOs) into linux.devices.
 Status WithHostDevices(Spec& s);
+// oci.WithDevices: the device node at `device_path` (symlinks not followed), or every device node
+// below it when it is a directory (skipping what WithHostDevices skips), appended to linux.devices
+// under `container_path` (the device's own path when empty; for a directory, container_path/<name>
+// per entry) and allowed in the devices cgroup with `permissions`. NotFound ("error stating device
+// path ...") when the path does not exist; InvalidArgument "not a device node" for a single path
+// that is neither a block, character nor FIFO device.
+Status WithDevices(Spec& s, const std::string& device_path, const std::string& container_path,
+                   const std::string& permissions);
 // WithPrivileged: all current capabilities, no masked or read-only paths, writable sysfs and
 // cgroupfs mounts, no SELinux label, AppArmor profile or seccomp.
 Status WithPrivileged(Spec& s);
+// The same with the capability list given (e.g. the daemon's, read once at start-up).
+void WithPrivileged(Spec& s, const std::vector<std::string>& current_caps);
 // ctr --privileged: WithPrivileged + WithAllDevicesAllowed + WithHostDevices.
 Status WithPrivilegedAll(Spec& s);
 
@@ -175,6 +185,7 @@ struct ImageConfig {
   std::string user;
   std::string stop_signal;
   std::map<std::string, std::string> labels;
+  std::vector<std::string> volumes;  // the keys of config.Volumes, sorted
 };
 // Parses an image config blob (application/vnd.oci.image.config.v1+json or Docker's);
 // InvalidArgument naming what is malformed.

@@ -315,6 +315,12 @@ Result<ImageConfig> ParseImageConfig(std::string_view blob) {
       if (v.is_string()) out.labels[k] = v.get<std::string>();
     }
   }
+  if (config.contains("Volumes") && !config["Volumes"].is_null()) {
+    if (!config["Volumes"].is_object()) {
+      return InvalidArgument("image config: Volumes is not an object");
+    }
+    for (const auto& [k, v] : config["Volumes"].items()) out.volumes.push_back(k);  // sorted keys
+  }
   return out;
 }
 
