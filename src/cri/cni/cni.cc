@@ -99,22 +99,27 @@ Result<std::unique_ptr<Cni>> Cni::New(Config config) {
 Cni::Cni(Config config) : config_(std::move(config)) {}
 Cni::~Cni() = default;
 
-void Cni::MaybeReload() {
+Cni::Signature Cni::Scan() const {
   Signature sig;
   auto names = internal::ConfFiles(config_.conf_dir);
   if (!names) {
     sig.dir_readable = false;
-  } else {
-    for (const auto& name : *names) {
-      struct stat st {};
-      std::string path = config_.conf_dir + "/" + name;
-      if (::stat(path.c_str(), &st) != 0) {
-        sig.files.emplace_back(name, -1, -1, -1, 0);
-        continue;
-      }
-      sig.files.emplace_back(name, st.st_size, Nanos(st.st_mtim), Nanos(st.st_ctim), st.st_ino);
-    }
+    return sig;
   }
+  for (const auto& name : *names) {
+    struct stat st {};
+    std::string path = config_.conf_dir + "/" + name;
+    if (::stat(path.c_str(), &st) != 0) {
+      sig.files.emplace_back(name, -1, -1, -1, 0);
+      continue;
+    }
+    sig.files.emplace_back(name, st.st_size, Nanos(st.st_mtim), Nanos(st.st_ctim), st.st_ino);
+  }
+  return sig;
+}
+
+void Cni::MaybeReload() {
+  Signature sig = Scan();
   std::lock_guard lock(mu_);
   if (signature_ && *signature_ == sig) return;
   signature_ = std::make_unique<Signature>(std::move(sig));
@@ -146,8 +151,9 @@ Status Cni::LoadLocked() {
 }
 
 Status Cni::Reload() {
+  Signature sig = Scan();
   std::lock_guard lock(mu_);
-  signature_.reset();  // the next MaybeReload() compares afresh
+  signature_ = std::make_unique<Signature>(std::move(sig));
   return LoadLocked();
 }
 

@@ -132,6 +132,7 @@ class Cni {
  private:
   struct Signature;
   explicit Cni(Config config);
+  Signature Scan() const;
   void MaybeReload();
   Status LoadLocked();
   std::shared_ptr<const std::vector<internal::Network>> Networks();

@@ -489,6 +489,7 @@ TEST(Pod, QuantitiesAndBandwidth) {
   EXPECT_FALSE(ParseQuantity("abc"));
   EXPECT_FALSE(ParseQuantity("1Q"));
   EXPECT_FALSE(ParseQuantity(""));
+  EXPECT_FALSE(ParseQuantity("0e9999"));
 
   auto none = BandwidthFromAnnotations({{"x", "y"}});
   ASSERT_TRUE(none);

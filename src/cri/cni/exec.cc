@@ -22,11 +22,20 @@ namespace {
 constexpr size_t kMaxOutput = 16u << 20;
 constexpr int kBusyRetries = 5;
 
+// A pipe whose ends are both >= 3: if the daemon runs with stdio closed, an end numbered 0-2
+// would be overwritten by the child's dup2 onto 0-2 before it is itself dup2-ed.
 Status MakePipe(fs::UniqueFd& read_end, fs::UniqueFd& write_end) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoError(errno, "pipe");
   read_end.Reset(fds[0]);
   write_end.Reset(fds[1]);
+  for (fs::UniqueFd* end : {&read_end, &write_end}) {
+    if (end->Get() < 3) {
+      int moved = ::fcntl(end->Get(), F_DUPFD_CLOEXEC, 3);
+      if (moved < 0) return ErrnoError(errno, "dup pipe");
+      end->Reset(moved);
+    }
+  }
   return Ok();
 }
 

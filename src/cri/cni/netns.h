@@ -38,8 +38,11 @@ class NetNs {
   Status Remove() const;
 
   // Runs fn on a new thread that has setns()-ed into the namespace, and returns its status.
-  // Threads and processes fn starts inherit the namespace; the calling thread never leaves its
-  // own. FailedPrecondition if the path is not a namespace (see Closed()), NotFound if missing.
+  // Threads and processes fn starts inherit the namespace, and sockets it opens (netlink
+  // included) live there; the calling thread never leaves its own. Inside fn, read counters from
+  // /proc/thread-self/net/dev: /proc/net follows the process's main thread, and /sys/class/net
+  // the namespace sysfs was mounted in. FailedPrecondition if the path is not a namespace (see
+  // Closed()), NotFound if missing.
   Status Do(const std::function<Status()>& fn) const;
 
  private:

@@ -97,14 +97,19 @@ TEST_F(NetNsTest, DoRunsInsideTheNamespace) {
   const ino_t pod = Inode(ns->Path());
   ino_t inside = 0;
   ino_t child_thread = 0;
+  std::string links;
   Status st = ns->Do([&]() -> Status {
     inside = Inode("/proc/thread-self/ns/net");
     std::jthread([&] { child_thread = Inode("/proc/thread-self/ns/net"); }).join();
+    auto dev = fs::ReadFile("/proc/thread-self/net/dev");  // a fresh netns: only lo
+    if (dev) links = *dev;
     return Ok();
   });
   ASSERT_TRUE(st) << st.error().ToString();
   EXPECT_EQ(inside, pod);
   EXPECT_EQ(child_thread, pod);
+  EXPECT_NE(links.find("lo:"), std::string::npos) << links;
+  EXPECT_EQ(links.find("eth0:"), std::string::npos) << links;
   EXPECT_NE(inside, ours);
   EXPECT_EQ(Inode("/proc/thread-self/ns/net"), ours);
 

@@ -33,7 +33,7 @@ std::optional<long double> SuffixMultiplier(std::string_view s) {
       neg = exp[0] == '-';
       exp.remove_prefix(1);
     }
-    if (exp.empty() || exp.size() > 4) return std::nullopt;
+    if (exp.empty() || exp.size() > 3) return std::nullopt;  // beyond 1e999 is not a rate
     int e = 0;
     for (char c : exp) {
       if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
@@ -74,6 +74,7 @@ Result<int64_t> ParseQuantity(std::string_view q) {
   auto mult = SuffixMultiplier(q.substr(i));
   if (!mult) return InvalidArgument("unable to parse quantity's suffix");
   long double v = std::ceil(value * *mult);
+  if (!std::isfinite(v)) return InvalidArgument(std::string(kQuantityFormat));
   if (neg) v = -v;
   constexpr auto kMax = static_cast<long double>(std::numeric_limits<int64_t>::max());
   if (v >= kMax) return std::numeric_limits<int64_t>::max();
