@@ -69,7 +69,8 @@ class RealPlugins : public testing::Test {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root";
     for (const char* p : {"bridge", "host-local", "portmap", "loopback"}) {
       if (::access((std::string(kPluginDir) + "/" + p).c_str(), X_OK) != 0) {
-        GTEST_SKIP() << "containernetworking-plugins not installed (" << p << ")";
+        // A declared test dependency (scripts/install-deps.sh): missing fails, as missing shims do.
+        FAIL() << kPluginDir << "/" << p << " missing: install containernetworking-plugins";
       }
     }
     auto root = fs::TempDir::Create("berth-cni-real-");
