@@ -45,7 +45,7 @@ void WithDefaultSeccomp(Spec& s);
 // unknown keys such as Docker's archMap/includes dropped, empty optional fields left out).
 // Errors name the file as containerd's text does: `cannot load seccomp profile "<path>": ...`
 // (class from errno, e.g. NotFound) and `decoding seccomp profile failed "<path>": ...`
-// (InvalidArgument).
+// (InvalidArgument); linux.seccomp is then an empty profile, as Go leaves it.
 Status WithSeccompProfileFile(Spec& s, const std::string& path);
 
 // Decodes a LinuxSeccomp JSON document as WithSeccompProfileFile does (without the file).

@@ -445,7 +445,8 @@ Status CollectDevices(const std::string& dir, const std::string& container_path,
   for (const auto& e : entries) {
     const std::string name = e.path().filename();
     const std::string path = e.path();
-    const std::string target = container_path.empty() ? "" : container_path + "/" + name;
+    const std::string target =
+        container_path.empty() ? "" : fmt::format("{}/{}", container_path, name);
     if (e.is_directory(ec) && !e.is_symlink(ec)) {
       if (name == "pts" || name == "shm" || name == "fd" || name == "mqueue" || name == ".lxc" ||
           name == ".lxd-mounts" || name == ".udev") {

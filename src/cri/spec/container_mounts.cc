@@ -251,7 +251,8 @@ std::vector<Mount> ImageVolumeMounts(const std::string& cri_root, const std::str
     if (InCriMounts(dst, config.mounts())) continue;
     Mount m;
     m.set_container_path(dst);
-    m.set_host_path(internal::CleanPath(cri_root + "/containers/" + id + "/volumes/" + RandomId()));
+    m.set_host_path(
+        internal::CleanPath(fmt::format("{}/containers/{}/volumes/{}", cri_root, id, RandomId())));
     m.set_selinux_relabel(true);
     out.push_back(std::move(m));
   }

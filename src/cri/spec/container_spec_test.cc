@@ -274,6 +274,33 @@ TEST_F(ContainerSpecTest, Devices) {
   EXPECT_NE(Fails(in).find("no-such-device"), std::string::npos);
 }
 
+TEST_F(ContainerSpecTest, DeviceDirectory) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root for mknod";
+  auto in = Input();
+  std::string dir = Path("devs");
+  std::filesystem::create_directories(dir + "/sub");
+  ASSERT_EQ(::mknod((dir + "/null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
+  ASSERT_EQ(::chmod((dir + "/null").c_str(), 0666), 0);  // past the umask
+  ASSERT_EQ(::mknod((dir + "/sub/zero").c_str(), S_IFCHR | 0640, makedev(1, 5)), 0);
+  ASSERT_EQ(::mkfifo((dir + "/fifo").c_str(), 0600), 0);  // FIFOs below a directory: skipped
+  Write(dir + "/file", "not a device");
+  auto* d = in.config.add_devices();
+  d->set_host_path(dir);
+  d->set_container_path("/dev/mine");
+  d->set_permissions("r");
+  json s = Spec(in);
+  ASSERT_EQ(s["linux"]["devices"].size(), 2U);
+  EXPECT_EQ(s["linux"]["devices"][0]["path"], "/dev/mine/null");
+  EXPECT_EQ(s["linux"]["devices"][0]["fileMode"], 0666);
+  EXPECT_EQ(s["linux"]["devices"][1]["path"], "/dev/mine/sub/zero");
+  EXPECT_EQ(s["linux"]["devices"][1]["minor"], 5);
+  EXPECT_EQ(s["linux"]["resources"]["devices"].size(), 3U);  // deny-all + one rule each
+  EXPECT_EQ(s["linux"]["resources"]["devices"][2]["access"], "r");
+  // A single path that is not a device.
+  d->set_host_path(dir + "/file");
+  EXPECT_NE(Fails(in).find("not a device node"), std::string::npos);
+}
+
 TEST_F(ContainerSpecTest, Capabilities) {
   auto in = Input();
   auto* caps = Security(in)->mutable_capabilities();

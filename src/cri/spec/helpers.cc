@@ -115,6 +115,7 @@ void SetMergedGids(oci::Spec& s, const std::vector<uint32_t>& a, const std::vect
 
 void WithSupplementalGroups(oci::Spec& s, const std::vector<int64_t>& groups) {
   std::vector<uint32_t> gids;
+  gids.reserve(groups.size());
   for (int64_t g : groups) gids.push_back(static_cast<uint32_t>(g));  // Go's uint32(g)
   SetMergedGids(s, AdditionalGids(s), gids);
 }

@@ -96,6 +96,6 @@ Status WithCriMounts(oci::Spec& s,
                      const std::vector<runtime::v1::Mount>& extra);
 
 // The error class containerd's plain errors reach the kubelet with.
-inline Error Plain(std::string what) { return Error(Errc::kUnknown, std::move(what)); }
+inline Error Plain(std::string what) { return {Errc::kUnknown, std::move(what)}; }
 
 }  // namespace berth::cri::spec::internal
