@@ -1,6 +1,7 @@
 #include "common/timeutil.h"
 
 #include <ctime>
+#include <limits>
 #include <mutex>
 #include <string>
 
@@ -13,6 +14,23 @@ Timestamp Now() { return std::chrono::time_point_cast<std::chrono::nanoseconds>(
 int64_t UnixNanos(Timestamp t) { return t.time_since_epoch().count(); }
 
 Timestamp FromUnixNanos(int64_t nanos) { return Timestamp(std::chrono::nanoseconds(nanos)); }
+
+Timestamp FromProtoTimestamp(int64_t seconds, int32_t nanos) {
+  constexpr int64_t kMaxSeconds = std::numeric_limits<int64_t>::max() / 1'000'000'000 - 1;
+  if (seconds < -kMaxSeconds || seconds > kMaxSeconds) return Timestamp{};
+  return FromUnixNanos(seconds * 1'000'000'000 + nanos);
+}
+
+ProtoTime ToProtoTimestamp(Timestamp t) {
+  int64_t ns = UnixNanos(t);
+  int64_t secs = ns / 1'000'000'000;
+  int64_t frac = ns % 1'000'000'000;
+  if (frac < 0) {
+    frac += 1'000'000'000;
+    secs -= 1;
+  }
+  return {.seconds = secs, .nanos = static_cast<int32_t>(frac)};
+}
 
 std::string FormatRfc3339Nano(Timestamp t) {
   int64_t ns = UnixNanos(t);

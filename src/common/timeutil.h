@@ -23,6 +23,15 @@ Result<std::chrono::nanoseconds> ParseGoDuration(std::string_view text);
 
 int64_t UnixNanos(Timestamp t);
 Timestamp FromUnixNanos(int64_t nanos);
+// google.protobuf.Timestamp fields <-> Timestamp. A value outside int64 nanoseconds (before
+// 1678, after 2262; Go's zero time 0001-01-01, "not set", among them) becomes the zero
+// Timestamp instead of overflowing.
+Timestamp FromProtoTimestamp(int64_t seconds, int32_t nanos);
+struct ProtoTime {
+  int64_t seconds = 0;
+  int32_t nanos = 0;  // 0..999999999, also for times before 1970
+};
+ProtoTime ToProtoTimestamp(Timestamp t);
 // Go's time.RFC3339 in the local zone: "2006-01-02T15:04:05Z07:00" ("Z" for a zero offset).
 std::string FormatRfc3339Local(int64_t unix_seconds);
 

@@ -35,5 +35,15 @@ TEST(TimeTest, RejectsGarbage) {
   }
 }
 
+TEST(TimeTest, ProtoTimestampRoundTripAndRange) {
+  Timestamp t = FromUnixNanos(-1'500'000'000);  // 1.5 s before the epoch
+  ProtoTime p = ToProtoTimestamp(t);
+  EXPECT_EQ(p.seconds, -2);
+  EXPECT_EQ(p.nanos, 500'000'000);
+  EXPECT_EQ(FromProtoTimestamp(p.seconds, p.nanos), t);
+  // Go's zero time (0001-01-01T00:00:00Z) is "not set": the zero Timestamp, no overflow.
+  EXPECT_EQ(FromProtoTimestamp(-62135596800, 0), Timestamp{});
+}
+
 }  // namespace
 }  // namespace berth

@@ -306,7 +306,8 @@ Result<DeleteResult> ShimDelete(const ShimCommand& cmd) {
   }
   DeleteResult out{.pid = resp.pid(), .exit_status = resp.exit_status()};
   if (resp.has_exited_at()) {
-    out.exited_at_nanos = resp.exited_at().seconds() * 1000000000LL + resp.exited_at().nanos();
+    out.exited_at_nanos =
+        UnixNanos(FromProtoTimestamp(resp.exited_at().seconds(), resp.exited_at().nanos()));
   }
   return out;
 }

@@ -76,9 +76,9 @@ std::string DirOf(const std::string& path) {
 }
 
 void SetTs(Timestamp t, google::protobuf::Timestamp* out) {
-  int64_t n = UnixNanos(t);
-  out->set_seconds(n / 1000000000);
-  out->set_nanos(static_cast<int32_t>(n % 1000000000));
+  ProtoTime p = ToProtoTimestamp(t);
+  out->set_seconds(p.seconds);
+  out->set_nanos(p.nanos);
 }
 
 Status RequireNamespace(const Context& ctx) {
@@ -220,9 +220,8 @@ void TaskManager::CleanupDeadShim(const Bundle& bundle, const ShimCommand& comma
   if (auto st = bundle.Delete(); !st) entry.WithError(st.error()).Error("failed to delete bundle");
 }
 
-Result<std::pair<std::shared_ptr<Shim>, uint32_t>> TaskManager::Create(const Context& ctx,
-                                                                       const std::string& id,
-                                                                       CreateOpts opts) {
+Result<std::shared_ptr<Task>> TaskManager::Create(const Context& ctx, const std::string& id,
+                                                  CreateOpts opts) {
   BERTH_TRY(RequireNamespace(ctx));
   const std::string key = Key(ctx.ns, id);
   {
@@ -322,16 +321,17 @@ Result<std::pair<std::shared_ptr<Shim>, uint32_t>> TaskManager::Create(const Con
     }
     return std::move(created).error().Wrap("failed to create shim task");
   }
+  (*shim)->SetPid(pid);
   {
     std::lock_guard lock(mu_);
     tasks_[key] = *shim;
   }
   unreserve.armed = false;
   entry.With("pid", pid).Info("task created");
-  return std::make_pair(*shim, pid);
+  return std::shared_ptr<Task>(*shim);
 }
 
-Result<std::shared_ptr<Shim>> TaskManager::Get(const Context& ctx, const std::string& id) const {
+Result<std::shared_ptr<Task>> TaskManager::Get(const Context& ctx, const std::string& id) const {
   std::lock_guard lock(mu_);
   auto it = tasks_.find(Key(ctx.ns, id));
   if (it == tasks_.end() || it->second == nullptr) {
@@ -340,8 +340,8 @@ Result<std::shared_ptr<Shim>> TaskManager::Get(const Context& ctx, const std::st
   return it->second;
 }
 
-std::vector<std::shared_ptr<Shim>> TaskManager::List(const Context& ctx) const {
-  std::vector<std::shared_ptr<Shim>> out;
+std::vector<std::shared_ptr<Task>> TaskManager::List(const Context& ctx) const {
+  std::vector<std::shared_ptr<Task>> out;
   std::lock_guard lock(mu_);
   for (const auto& [key, shim] : tasks_) {
     if (shim && (ctx.ns.empty() || shim->Namespace() == ctx.ns)) out.push_back(shim);
@@ -350,7 +350,15 @@ std::vector<std::shared_ptr<Shim>> TaskManager::List(const Context& ctx) const {
 }
 
 Result<Exit> TaskManager::Delete(const Context& ctx, const std::string& id) {
-  BERTH_ASSIGN_OR_RETURN(auto shim, Get(ctx, id));
+  std::shared_ptr<Shim> shim;
+  {
+    std::lock_guard lock(mu_);
+    auto it = tasks_.find(Key(ctx.ns, id));
+    if (it == tasks_.end() || it->second == nullptr) {
+      return NotFound(fmt::format("task {} not found", id));
+    }
+    shim = it->second;
+  }
   auto entry = log::L().With("id", id).With("namespace", ctx.ns);
   v2::DeleteRequest req;
   req.set_id(id);
@@ -382,8 +390,7 @@ Result<Exit> TaskManager::Delete(const Context& ctx, const std::string& id) {
   Remove(ctx.ns, id, shim.get());
   if (!resp) return std::move(resp).error();
   Exit exit{.pid = resp->pid(), .status = resp->exit_status()};
-  exit.exited_at =
-      FromUnixNanos(resp->exited_at().seconds() * 1000000000LL + resp->exited_at().nanos());
+  exit.exited_at = FromProtoTimestamp(resp->exited_at().seconds(), resp->exited_at().nanos());
   return exit;
 }
 
@@ -450,6 +457,8 @@ void TaskManager::LoadNamespace(const std::string& ns) {
         (*shim)->MarkRemoving();
         (*shim)->Close();
         shim = std::move(c).error();
+      } else {
+        (*shim)->SetPid(c->task_pid());
       }
     }
     if (!shim) {

@@ -28,6 +28,7 @@
 #include "runtime/binary.h"
 #include "runtime/config.h"
 #include "runtime/shim.h"
+#include "runtime/task.h"
 
 namespace berth::runtime {
 
@@ -60,13 +61,6 @@ struct CreateOpts {
   std::optional<google::protobuf::Any> task_options;
 };
 
-// Exit of a removed task.
-struct Exit {
-  uint32_t pid = 0;
-  uint32_t status = 0;
-  Timestamp exited_at;
-};
-
 class TaskManager {
  public:
   // Creates the dirs, starts the io thread and loads the tasks of every namespace found in the
@@ -79,13 +73,12 @@ class TaskManager {
 
   // Bundle + `start` + connect + shim Create. AlreadyExists when the namespace has task `id`;
   // a failing shim Create is answered by shim Delete + Shutdown and bundle removal, and its
-  // error is returned. Returns the task and its pid (from Connect).
-  Result<std::pair<std::shared_ptr<Shim>, uint32_t>> Create(const Context& ctx,
-                                                            const std::string& id, CreateOpts opts);
+  // error is returned. Returns the task; its Pid() is the init pid (from Connect).
+  Result<std::shared_ptr<Task>> Create(const Context& ctx, const std::string& id, CreateOpts opts);
   // NotFound "task <id> not found".
-  Result<std::shared_ptr<Shim>> Get(const Context& ctx, const std::string& id) const;
+  Result<std::shared_ptr<Task>> Get(const Context& ctx, const std::string& id) const;
   // Tasks of ctx.ns ("" = every namespace).
-  std::vector<std::shared_ptr<Shim>> List(const Context& ctx) const;
+  std::vector<std::shared_ptr<Task>> List(const Context& ctx) const;
   // shim Delete, then Shutdown, close and bundle removal. The shim's error (e.g. a running
   // task) is returned with the task kept; a shim whose connection is gone is cleaned up with
   // its `delete` binary and NotFound comes back.

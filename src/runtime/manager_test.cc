@@ -176,7 +176,7 @@ TEST_F(ManagerTest, CreateGetListDelete) {
   Context ctx{.ns = "ns"};
   auto created = manager_->Create(ctx, "t1", Opts());
   ASSERT_TRUE(created) << created.error().ToString();
-  EXPECT_EQ(created->second, 42u);
+  EXPECT_EQ((*created)->Pid(), 42u);
   EXPECT_EQ(*fs::ReadFile(Bundle("t1") + "/config.json"), R"({"ociVersion":"1.0.2"})");
   EXPECT_EQ(*fs::ReadFile(Bundle("t1") + "/shim-binary-path"), shim_);
   EXPECT_EQ(*fs::ReadFile(log_), "start " + Bundle("t1") + "\n");  // cwd = bundle

@@ -17,6 +17,7 @@
 #include "common/errdefs.h"
 #include "runtime/binary.h"
 #include "runtime/bundle.h"
+#include "runtime/task.h"
 #include "ttrpc/ttrpc.h"
 
 namespace berth::runtime {
@@ -43,7 +44,10 @@ class LogCopier : public std::enable_shared_from_this<LogCopier> {
   char buf_[4096];
 };
 
-class Shim {
+// A connection to one shim serving one task (a grouped shim serving several containers of a
+// pod gets one connection per task). Implements the typed Task interface over the shim v2 API;
+// TaskManager uses the raw calls for the lifecycle steps (Create, Connect, Delete, Shutdown).
+class Shim final : public Task {
  public:
   Shim(Bundle bundle, ShimCommand command, std::shared_ptr<ttrpc::Client> client,
        std::shared_ptr<LogCopier> log)
@@ -55,8 +59,10 @@ class Shim {
   Shim(const Shim&) = delete;
   Shim& operator=(const Shim&) = delete;
 
-  const std::string& Id() const { return bundle_.Id(); }
-  const std::string& Namespace() const { return bundle_.Namespace(); }
+  const std::string& Id() const override { return bundle_.Id(); }
+  const std::string& Namespace() const override { return bundle_.Namespace(); }
+  uint32_t Pid() const override { return pid_.load(); }
+  void SetPid(uint32_t pid) { pid_.store(pid); }
   const Bundle& GetBundle() const { return bundle_; }
   const ShimCommand& Command() const { return command_; }
 
@@ -95,7 +101,26 @@ class Shim {
 
   // Closes the connection (no on-close hook) and stops the log copy. Idempotent.
   void Close();
-  bool Closed() const { return client_->Closed(); }
+  bool Closed() const override { return client_->Closed(); }
+
+  // ---- Task
+  Result<uint32_t> Start(const std::string& exec_id) override;
+  Status Kill(const std::string& exec_id, uint32_t signal, bool all) override;
+  void Wait(const std::string& exec_id, std::function<void(Result<ExitStatus>)> done) override;
+  Result<ProcessState> State(const std::string& exec_id,
+                             std::chrono::milliseconds timeout) override;
+  Status Exec(const std::string& exec_id, const ExecOpts& opts) override;
+  Result<Exit> DeleteProcess(const std::string& exec_id) override;
+  Status ResizePty(const std::string& exec_id, uint32_t width, uint32_t height) override;
+  Status CloseStdin(const std::string& exec_id) override;
+  Status Pause() override;
+  Status Resume() override;
+  Result<std::vector<ProcessInfo>> Pids() override;
+  Status Update(const std::optional<google::protobuf::Any>& resources,
+                const std::map<std::string, std::string>& annotations) override;
+  Result<google::protobuf::Any> Stats() override;
+  Status Checkpoint(const std::string& path,
+                    const std::optional<google::protobuf::Any>& options) override;
 
  private:
   ttrpc::Metadata Meta() const;
@@ -104,6 +129,7 @@ class Shim {
   ShimCommand command_;
   std::shared_ptr<ttrpc::Client> client_;
   std::shared_ptr<LogCopier> log_;
+  std::atomic<uint32_t> pid_{0};
   std::atomic<bool> removing_{false};
   std::atomic<bool> closed_{false};
 };

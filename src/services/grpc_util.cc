@@ -48,23 +48,13 @@ Result<Context> NamespacedContextFrom(const grpc::CallbackServerContext* rpc) {
 }
 
 void SetTimestamp(Timestamp t, google::protobuf::Timestamp* out) {
-  int64_t ns = UnixNanos(t);
-  int64_t secs = ns / 1'000'000'000;
-  int64_t frac = ns % 1'000'000'000;
-  if (frac < 0) {
-    frac += 1'000'000'000;
-    secs -= 1;
-  }
-  out->set_seconds(secs);
-  out->set_nanos(static_cast<int32_t>(frac));
+  ProtoTime p = ToProtoTimestamp(t);
+  out->set_seconds(p.seconds);
+  out->set_nanos(p.nanos);
 }
 
 Timestamp FromProto(const google::protobuf::Timestamp& ts) {
-  // Outside int64 nanoseconds (before 1678, after 2262; Go's zero time 0001-01-01 among them):
-  // the zero Timestamp rather than an overflow.
-  constexpr int64_t kMaxSeconds = std::numeric_limits<int64_t>::max() / 1'000'000'000 - 1;
-  if (ts.seconds() < -kMaxSeconds || ts.seconds() > kMaxSeconds) return Timestamp{};
-  return FromUnixNanos(ts.seconds() * 1'000'000'000 + ts.nanos());
+  return FromProtoTimestamp(ts.seconds(), ts.nanos());
 }
 
 }  // namespace berth::services

@@ -3,7 +3,6 @@
 // answered from the ttrpc io thread when the shim replies, so it holds no thread while waiting.
 #include <github.com/containerd/containerd/api/services/tasks/v1/tasks.grpc.pb.h>
 #include <github.com/containerd/containerd/runtime/v2/runc/options/oci.pb.h>
-#include <github.com/containerd/containerd/runtime/v2/task/shim.pb.h>
 
 #include <atomic>
 #include <memory>
@@ -24,11 +23,12 @@ namespace berth::services {
 namespace {
 
 namespace api = containerd::services::tasks::v1;
-namespace v2 = containerd::task::v2;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr milliseconds kStateTimeout = seconds(2);  // io.containerd.timeout.task.state
+// Go's zero time.Time (0001-01-01T00:00:00Z): a process that has not exited.
+constexpr int64_t kGoZeroTimeSeconds = -62135596800;
 
 google::protobuf::Any ToProtoAny(const metadata::Any& a) {
   google::protobuf::Any out;
@@ -123,7 +123,7 @@ class TasksService final : public api::Tasks::CallbackService {
       BERTH_ASSIGN_OR_RETURN(auto created,
                              tasks_.Create(ctx, req->container_id(), std::move(opts)));
       resp->set_container_id(req->container_id());
-      resp->set_pid(created.second);
+      resp->set_pid(created->Pid());
       return Ok();
     });
   }
@@ -131,12 +131,9 @@ class TasksService final : public api::Tasks::CallbackService {
   grpc::ServerUnaryReactor* Start(grpc::CallbackServerContext* rpc, const api::StartRequest* req,
                                   api::StartResponse* resp) override {
     return Pool(rpc, [this, req, resp](const Context& ctx) -> Status {
-      BERTH_ASSIGN_OR_RETURN(auto shim, GetTask(ctx, req->container_id()));
-      v2::StartRequest sreq;
-      sreq.set_id(shim->Id());
-      sreq.set_exec_id(req->exec_id());
-      BERTH_ASSIGN_OR_RETURN(auto r, shim->Call<v2::StartResponse>("Start", sreq));
-      resp->set_pid(r.pid());
+      BERTH_ASSIGN_OR_RETURN(auto task, GetTask(ctx, req->container_id()));
+      BERTH_ASSIGN_OR_RETURN(uint32_t pid, task->Start(req->exec_id()));
+      resp->set_pid(pid);
       return Ok();
     });
   }
@@ -158,16 +155,13 @@ class TasksService final : public api::Tasks::CallbackService {
                                           const api::DeleteProcessRequest* req,
                                           api::DeleteResponse* resp) override {
     return Pool(rpc, [this, req, resp](const Context& ctx) -> Status {
-      BERTH_ASSIGN_OR_RETURN(auto shim, GetTask(ctx, req->container_id()));
-      BERTH_TRY(ProcessState(*shim, req->exec_id()));
-      v2::DeleteRequest dreq;
-      dreq.set_id(shim->Id());
-      dreq.set_exec_id(req->exec_id());
-      BERTH_ASSIGN_OR_RETURN(auto r, shim->Call<v2::DeleteResponse>("Delete", dreq));
+      BERTH_ASSIGN_OR_RETURN(auto task, GetTask(ctx, req->container_id()));
+      BERTH_TRY(task->State(req->exec_id(), kStateTimeout));
+      BERTH_ASSIGN_OR_RETURN(runtime::Exit exit, task->DeleteProcess(req->exec_id()));
       resp->set_id(req->exec_id());
-      resp->set_pid(r.pid());
-      resp->set_exit_status(r.exit_status());
-      *resp->mutable_exited_at() = r.exited_at();
+      resp->set_pid(exit.pid);
+      resp->set_exit_status(exit.status);
+      SetTimestamp(exit.exited_at, resp->mutable_exited_at());
       return Ok();
     });
   }
@@ -175,9 +169,9 @@ class TasksService final : public api::Tasks::CallbackService {
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* rpc, const api::GetRequest* req,
                                 api::GetResponse* resp) override {
     return Pool(rpc, [this, req, resp](const Context& ctx) -> Status {
-      BERTH_ASSIGN_OR_RETURN(auto shim, GetTask(ctx, req->container_id()));
-      BERTH_ASSIGN_OR_RETURN(auto st, ProcessState(*shim, req->exec_id()));
-      ToProcess(st, req->exec_id().empty() ? shim->Id() : req->exec_id(), resp->mutable_process());
+      BERTH_ASSIGN_OR_RETURN(auto task, GetTask(ctx, req->container_id()));
+      BERTH_ASSIGN_OR_RETURN(auto st, task->State(req->exec_id(), kStateTimeout));
+      ToProcess(st, resp->mutable_process());
       return Ok();
     });
   }
@@ -185,15 +179,15 @@ class TasksService final : public api::Tasks::CallbackService {
   grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* rpc, const api::ListTasksRequest*,
                                  api::ListTasksResponse* resp) override {
     return Pool(rpc, [this, resp](const Context& ctx) -> Status {
-      for (const auto& shim : tasks_.List(ctx)) {
-        auto st = ProcessState(*shim, "");
+      for (const auto& task : tasks_.List(ctx)) {
+        auto st = task->State("", kStateTimeout);
         if (!st) {
           if (!st.error().Is(Errc::kNotFound)) {
-            log::L().With("id", shim->Id()).WithError(st.error()).Error("get task state");
+            log::L().With("id", task->Id()).WithError(st.error()).Error("get task state");
           }
           continue;
         }
-        ToProcess(*st, shim->Id(), resp->add_tasks());
+        ToProcess(*st, resp->add_tasks());
       }
       return Ok();
     });
@@ -202,14 +196,9 @@ class TasksService final : public api::Tasks::CallbackService {
   grpc::ServerUnaryReactor* Kill(grpc::CallbackServerContext* rpc, const api::KillRequest* req,
                                  google::protobuf::Empty*) override {
     return Pool(rpc, [this, req](const Context& ctx) -> Status {
-      BERTH_ASSIGN_OR_RETURN(auto shim, GetTask(ctx, req->container_id()));
-      if (!req->exec_id().empty()) BERTH_TRY(ProcessState(*shim, req->exec_id()));
-      v2::KillRequest k;
-      k.set_id(shim->Id());
-      k.set_exec_id(req->exec_id());
-      k.set_signal(req->signal());
-      k.set_all(req->all());
-      return Empty(shim->Call<google::protobuf::Empty>("Kill", k));
+      BERTH_ASSIGN_OR_RETURN(auto task, GetTask(ctx, req->container_id()));
+      if (!req->exec_id().empty()) BERTH_TRY(task->State(req->exec_id(), kStateTimeout));
+      return task->Kill(req->exec_id(), req->signal(), req->all());
     });
   }
 
@@ -218,19 +207,15 @@ class TasksService final : public api::Tasks::CallbackService {
                                  google::protobuf::Empty*) override {
     return Pool(rpc, [this, req](const Context& ctx) -> Status {
       if (req->exec_id().empty()) return InvalidArgument("exec id cannot be empty");
-      BERTH_ASSIGN_OR_RETURN(auto shim, GetTask(ctx, req->container_id()));
+      BERTH_ASSIGN_OR_RETURN(auto task, GetTask(ctx, req->container_id()));
       if (auto st = identifiers::Validate(req->exec_id()); !st) {
         return std::move(st).error().Wrap(fmt::format("invalid exec id {}", req->exec_id()));
       }
-      v2::ExecProcessRequest e;
-      e.set_id(shim->Id());
-      e.set_exec_id(req->exec_id());
-      e.set_stdin(req->stdin());
-      e.set_stdout(req->stdout());
-      e.set_stderr(req->stderr());
-      e.set_terminal(req->terminal());
-      if (req->has_spec()) *e.mutable_spec() = req->spec();
-      return Empty(shim->Call<google::protobuf::Empty>("Exec", e));
+      return task->Exec(req->exec_id(), {.spec = req->spec(),
+                                         .stdin_path = req->stdin(),
+                                         .stdout_path = req->stdout(),
+                                         .stderr_path = req->stderr(),
+                                         .terminal = req->terminal()});
     });
   }
 
@@ -238,14 +223,9 @@ class TasksService final : public api::Tasks::CallbackService {
                                       const api::ResizePtyRequest* req,
                                       google::protobuf::Empty*) override {
     return Pool(rpc, [this, req](const Context& ctx) -> Status {
-      BERTH_ASSIGN_OR_RETURN(auto shim, GetTask(ctx, req->container_id()));
-      if (!req->exec_id().empty()) BERTH_TRY(ProcessState(*shim, req->exec_id()));
-      v2::ResizePtyRequest r;
-      r.set_id(shim->Id());
-      r.set_exec_id(req->exec_id());
-      r.set_width(req->width());
-      r.set_height(req->height());
-      return Empty(shim->Call<google::protobuf::Empty>("ResizePty", r));
+      BERTH_ASSIGN_OR_RETURN(auto task, GetTask(ctx, req->container_id()));
+      if (!req->exec_id().empty()) BERTH_TRY(task->State(req->exec_id(), kStateTimeout));
+      return task->ResizePty(req->exec_id(), req->width(), req->height());
     });
   }
 
@@ -253,14 +233,10 @@ class TasksService final : public api::Tasks::CallbackService {
                                     const api::CloseIORequest* req,
                                     google::protobuf::Empty*) override {
     return Pool(rpc, [this, req](const Context& ctx) -> Status {
-      BERTH_ASSIGN_OR_RETURN(auto shim, GetTask(ctx, req->container_id()));
-      if (!req->exec_id().empty()) BERTH_TRY(ProcessState(*shim, req->exec_id()));
+      BERTH_ASSIGN_OR_RETURN(auto task, GetTask(ctx, req->container_id()));
+      if (!req->exec_id().empty()) BERTH_TRY(task->State(req->exec_id(), kStateTimeout));
       if (!req->stdin()) return Ok();
-      v2::CloseIORequest c;
-      c.set_id(shim->Id());
-      c.set_exec_id(req->exec_id());
-      c.set_stdin(true);
-      return Empty(shim->Call<google::protobuf::Empty>("CloseIO", c));
+      return task->CloseStdin(req->exec_id());
     });
   }
 
@@ -268,10 +244,8 @@ class TasksService final : public api::Tasks::CallbackService {
                                   const api::PauseTaskRequest* req,
                                   google::protobuf::Empty*) override {
     return Pool(rpc, [this, req](const Context& ctx) -> Status {
-      BERTH_ASSIGN_OR_RETURN(auto shim, GetTask(ctx, req->container_id()));
-      v2::PauseRequest p;
-      p.set_id(shim->Id());
-      return Empty(shim->Call<google::protobuf::Empty>("Pause", p));
+      BERTH_ASSIGN_OR_RETURN(auto task, GetTask(ctx, req->container_id()));
+      return task->Pause();
     });
   }
 
@@ -279,10 +253,8 @@ class TasksService final : public api::Tasks::CallbackService {
                                    const api::ResumeTaskRequest* req,
                                    google::protobuf::Empty*) override {
     return Pool(rpc, [this, req](const Context& ctx) -> Status {
-      BERTH_ASSIGN_OR_RETURN(auto shim, GetTask(ctx, req->container_id()));
-      v2::ResumeRequest p;
-      p.set_id(shim->Id());
-      return Empty(shim->Call<google::protobuf::Empty>("Resume", p));
+      BERTH_ASSIGN_OR_RETURN(auto task, GetTask(ctx, req->container_id()));
+      return task->Resume();
     });
   }
 
@@ -290,11 +262,13 @@ class TasksService final : public api::Tasks::CallbackService {
                                      const api::ListPidsRequest* req,
                                      api::ListPidsResponse* resp) override {
     return Pool(rpc, [this, req, resp](const Context& ctx) -> Status {
-      BERTH_ASSIGN_OR_RETURN(auto shim, GetTask(ctx, req->container_id()));
-      v2::PidsRequest p;
-      p.set_id(shim->Id());
-      BERTH_ASSIGN_OR_RETURN(auto r, shim->Call<v2::PidsResponse>("Pids", p));
-      *resp->mutable_processes() = r.processes();
+      BERTH_ASSIGN_OR_RETURN(auto task, GetTask(ctx, req->container_id()));
+      BERTH_ASSIGN_OR_RETURN(auto pids, task->Pids());
+      for (const auto& p : pids) {
+        auto* out = resp->add_processes();
+        out->set_pid(p.pid);
+        if (p.info) *out->mutable_info() = *p.info;
+      }
       return Ok();
     });
   }
@@ -304,7 +278,7 @@ class TasksService final : public api::Tasks::CallbackService {
                                        api::CheckpointTaskResponse*) override {
     return Pool(rpc, [this, req](const Context& ctx) -> Status {
       BERTH_ASSIGN_OR_RETURN(auto container, containers_->Get(ctx, req->container_id()));
-      BERTH_ASSIGN_OR_RETURN(auto shim, GetTask(ctx, req->container_id()));
+      BERTH_ASSIGN_OR_RETURN(auto task, GetTask(ctx, req->container_id()));
       std::string image_path;
       if (req->has_options() && IsRuncRuntime(container.runtime.name)) {
         containerd::runc::v1::CheckpointOptions o;
@@ -320,11 +294,7 @@ class TasksService final : public api::Tasks::CallbackService {
         return NotImplemented(
             "checkpoint into the content store (give CheckpointOptions.image_path)");
       }
-      v2::CheckpointTaskRequest c;
-      c.set_id(shim->Id());
-      c.set_path(image_path);
-      *c.mutable_options() = req->options();
-      return Empty(shim->Call<google::protobuf::Empty>("Checkpoint", c));
+      return task->Checkpoint(image_path, req->options());
     });
   }
 
@@ -332,12 +302,10 @@ class TasksService final : public api::Tasks::CallbackService {
                                    const api::UpdateTaskRequest* req,
                                    google::protobuf::Empty*) override {
     return Pool(rpc, [this, req](const Context& ctx) -> Status {
-      BERTH_ASSIGN_OR_RETURN(auto shim, GetTask(ctx, req->container_id()));
-      v2::UpdateTaskRequest u;
-      u.set_id(shim->Id());
-      if (req->has_resources()) *u.mutable_resources() = req->resources();
-      *u.mutable_annotations() = req->annotations();
-      return Empty(shim->Call<google::protobuf::Empty>("Update", u));
+      BERTH_ASSIGN_OR_RETURN(auto task, GetTask(ctx, req->container_id()));
+      std::optional<google::protobuf::Any> resources;
+      if (req->has_resources()) resources = req->resources();
+      return task->Update(resources, ToMap(req->annotations()));
     });
   }
 
@@ -347,29 +315,27 @@ class TasksService final : public api::Tasks::CallbackService {
     return Pool(rpc, [this, req, resp](const Context& ctx) -> Status {
       BERTH_ASSIGN_OR_RETURN(auto filter, filters::ParseAll(std::vector<std::string>(
                                               req->filters().begin(), req->filters().end())));
-      for (const auto& shim : tasks_.List(ctx)) {
+      for (const auto& task : tasks_.List(ctx)) {
         bool match =
             filter.Match([&](const std::vector<std::string>& path) -> std::optional<std::string> {
               if (path.empty()) return std::nullopt;
-              if (path[0] == "id") return shim->Id();
-              if (path[0] == "namespace") return shim->Namespace();
+              if (path[0] == "id") return task->Id();
+              if (path[0] == "namespace") return task->Namespace();
               return std::nullopt;
             });
         if (!match) continue;
         Timestamp collected = Now();
-        v2::StatsRequest s;
-        s.set_id(shim->Id());
-        auto stats = shim->Call<v2::StatsResponse>("Stats", s);
+        auto stats = task->Stats();
         if (!stats) {
           if (!stats.error().Is(Errc::kNotFound)) {
-            log::L().With("id", shim->Id()).WithError(stats.error()).Error("collecting metrics");
+            log::L().With("id", task->Id()).WithError(stats.error()).Error("collecting metrics");
           }
           continue;
         }
         auto* m = resp->add_metrics();
         SetTimestamp(collected, m->mutable_timestamp());
-        m->set_id(shim->Id());
-        *m->mutable_data() = stats->stats();
+        m->set_id(task->Id());
+        *m->mutable_data() = std::move(stats).value();
       }
       return Ok();
     });
@@ -384,24 +350,21 @@ class TasksService final : public api::Tasks::CallbackService {
       WaitReactor::FinishOnce(shared, ToGrpc(ctx.error()));
       return reactor;
     }
-    auto shim = GetTask(*ctx, req->container_id());
-    if (!shim) {
-      WaitReactor::FinishOnce(shared, ToGrpc(shim.error()));
+    auto task = GetTask(*ctx, req->container_id());
+    if (!task) {
+      WaitReactor::FinishOnce(shared, ToGrpc(task.error()));
       return reactor;
     }
-    v2::WaitRequest w;
-    w.set_id((*shim)->Id());
-    w.set_exec_id(req->exec_id());
     // Answered on the io thread whenever the process exits; `resp` lives until Finish.
-    (*shim)->CallAsync<v2::WaitResponse>("Wait", w, [shared, resp](Result<v2::WaitResponse> r) {
+    (*task)->Wait(req->exec_id(), [shared, resp](Result<runtime::ExitStatus> r) {
       WaitReactor* rr = WaitReactor::Take(shared);
       if (rr == nullptr) return;  // cancelled meanwhile
       if (!r) {
         rr->Finish(ToGrpc(r.error()));
         return;
       }
-      resp->set_exit_status(r->exit_status());
-      *resp->mutable_exited_at() = r->exited_at();
+      resp->set_exit_status(r->status);
+      SetTimestamp(r->exited_at, resp->mutable_exited_at());
       rr->Finish(grpc::Status::OK);
     });
     return reactor;
@@ -417,41 +380,28 @@ class TasksService final : public api::Tasks::CallbackService {
     });
   }
 
-  static Status Empty(const Result<google::protobuf::Empty>& r) {
-    if (!r) return r.error();
-    return Ok();
-  }
-
   // The container must exist, then its task (containerd's getTask).
-  Result<std::shared_ptr<runtime::Shim>> GetTask(const Context& ctx, const std::string& id) {
+  Result<std::shared_ptr<runtime::Task>> GetTask(const Context& ctx, const std::string& id) {
     BERTH_TRY(containers_->Get(ctx, id));
-    auto shim = tasks_.Get(ctx, id);
-    if (!shim) return NotFound(fmt::format("task {} not found", id));
-    return shim;
+    auto task = tasks_.Get(ctx, id);
+    if (!task) return NotFound(fmt::format("task {} not found", id));
+    return task;
   }
 
-  // The shim's state of the init process ("" exec id) or an exec'd one; NotFound when the shim
-  // is gone (its cleanup is under way).
-  static Result<v2::StateResponse> ProcessState(runtime::Shim& shim, const std::string& exec_id) {
-    v2::StateRequest s;
-    s.set_id(shim.Id());
-    s.set_exec_id(exec_id);
-    auto r = shim.Call<v2::StateResponse>("State", s, kStateTimeout);
-    if (!r && shim.Closed()) return NotFound(fmt::format("task {} not found", shim.Id()));
-    return r;
-  }
-
-  static void ToProcess(const v2::StateResponse& st, const std::string& id,
-                        containerd::v1::types::Process* out) {
-    out->set_id(id);
-    out->set_pid(st.pid());
-    out->set_status(st.status());
-    out->set_stdin(st.stdin());
-    out->set_stdout(st.stdout());
-    out->set_stderr(st.stderr());
-    out->set_terminal(st.terminal());
-    out->set_exit_status(st.exit_status());
-    *out->mutable_exited_at() = st.exited_at();
+  static void ToProcess(const runtime::ProcessState& st, containerd::v1::types::Process* out) {
+    out->set_id(st.id);
+    out->set_pid(st.pid);
+    out->set_status(static_cast<containerd::v1::types::Status>(st.status));
+    out->set_stdin(st.stdin_path);
+    out->set_stdout(st.stdout_path);
+    out->set_stderr(st.stderr_path);
+    out->set_terminal(st.terminal);
+    out->set_exit_status(st.exit_status);
+    if (st.exited_at) {
+      SetTimestamp(*st.exited_at, out->mutable_exited_at());
+    } else {
+      out->mutable_exited_at()->set_seconds(kGoZeroTimeSeconds);  // as the shim sent it
+    }
   }
 
   runtime::TaskManager& tasks_;
