@@ -14,11 +14,18 @@
 
 #include "client/content.h"
 #include "client/transfer.h"
-#include "client/transfer_progress.h"
 #include "common/reference.h"
+#include "transfer/progress.h"
 
 namespace berth::client {
 namespace {
+
+using transfer::DistributionSourceKey;
+using transfer::IsIndexType;
+using transfer::IsManifestType;
+using transfer::ProgressTracker;
+using transfer::RefKey;
+using transfer::SplitDistributionSource;
 
 namespace content_api = containerd::services::content::v1;
 namespace images_api = containerd::services::images::v1;

@@ -15,63 +15,15 @@
 #include "common/errdefs.h"
 #include "images/image.h"
 #include "remotes/registry.h"
+#include "transfer/pull.h"
 
 namespace berth::client {
 
-// The state of one blob in a transfer, as a progress display shows it.
-struct TransferStatus {
-  enum class State {
-    kWaiting,      // known, not started
-    kResolving,    // the reference (root) is being resolved
-    kDownloading,  // bytes arriving (offset/total)
-    kUploading,    // bytes leaving (push)
-    kExists,       // already in the content store / registry: nothing transferred
-    kDone,         // transferred and committed
-    kUnpacking,    // layer being applied to a snapshot
-    kUnpacked,     // layer applied (or its snapshot existed)
-    kFailed,
-  };
-  std::string ref;  // "index-sha256:...", "manifest-sha256:...", "config-sha256:...",
-                    // "layer-sha256:..." as ctr names its jobs
-  std::string media_type;
-  std::string digest;
-  State state = State::kWaiting;
-  int64_t offset = 0;
-  int64_t total = 0;
-  std::chrono::steady_clock::time_point started{};
-  std::chrono::steady_clock::time_point updated{};
-};
-// Called (from any thread, serialized by the caller) with a snapshot of all blobs of the
-// transfer whenever one changes, at most every ~100 ms plus once at the end.
-using ProgressFn = std::function<void(const std::vector<TransferStatus>&)>;
-
-// Where the time of a pull went (the pull benchmark prints it).
-struct PullTimings {
-  std::chrono::nanoseconds resolve{}, fetch{}, unpack{}, total{};
-  int64_t bytes_fetched = 0;  // bytes that crossed the network (0 when everything existed)
-};
-
-struct PullOptions {
-  remotes::ResolverOptions registry;
-  // Platforms to fetch (containerd: platforms.Only(host) by default); all_platforms fetches every
-  // manifest of an index. Unpack uses the first platform (the host's by default).
-  std::vector<images::Platform> platforms;
-  bool all_platforms = false;
-  bool all_metadata = false;  // --all-metadata: every manifest and config, layers only for
-                              // the matched platforms
-  bool unpack = true;
-  std::string snapshotter;  // "" -> ResolveSnapshotterName
-  int max_concurrent_downloads = 3;
-  std::map<std::string, std::string> labels;  // image record labels (--label)
-  ProgressFn progress;
-};
-
-struct PullResult {
-  std::string name;  // the image record's name
-  images::OciDescriptor target;
-  std::optional<UnpackResult> unpacked;
-  PullTimings timings;
-};
+using transfer::ProgressFn;
+using transfer::PullOptions;
+using transfer::PullResult;
+using transfer::PullTimings;
+using transfer::TransferStatus;
 
 // Resolves `ref`, fetches what the content store lacks (layers concurrently, each written to
 // the store as it arrives), unpacks each layer as soon as it and its parent are ready, all under

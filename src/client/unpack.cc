@@ -8,11 +8,10 @@
 
 #include <cerrno>
 #include <cstring>
-#include <random>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
+#include "client/remote_stores.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 
@@ -26,8 +25,6 @@ namespace ns_api = containerd::services::namespaces::v1;
 
 constexpr const char* kDefaultSnapshotterLabel = "containerd.io/defaults/snapshotter";
 constexpr const char* kDefaultSnapshotter = "overlayfs";
-constexpr const char* kSnapshotRefLabel = "containerd.io/snapshot.ref";
-constexpr const char* kUncompressedLabel = "containerd.io/uncompressed";
 
 std::vector<mount::Mount> FromProto(
     const google::protobuf::RepeatedPtrField<containerd::types::Mount>& in) {
@@ -63,39 +60,9 @@ void SetLabels(Map* out, const std::map<std::string, std::string>& labels) {
   for (const auto& [k, v] : labels) (*out)[k] = v;
 }
 
-// images.RootFS on a config blob: rootfs.diff_ids.
-Result<std::vector<std::string>> ConfigDiffIds(std::string_view blob) {
-  auto j = nlohmann::json::parse(blob, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Unknown("unmarshal image config: invalid JSON");
-  std::vector<std::string> ids;
-  if (!j.is_object()) return ids;
-  auto rootfs = j.find("rootfs");
-  if (rootfs == j.end() || !rootfs->is_object()) return ids;
-  auto diff_ids = rootfs->find("diff_ids");
-  if (diff_ids == rootfs->end() || diff_ids->is_null()) return ids;
-  if (!diff_ids->is_array()) return Unknown("unmarshal image config: rootfs.diff_ids not a list");
-  for (const auto& e : *diff_ids) {
-    if (!e.is_string()) return Unknown("unmarshal image config: diff_id not a string");
-    ids.push_back(e.get<std::string>());
-  }
-  return ids;
-}
-
 }  // namespace
 
 // ---- Leases ----
-
-std::string NewUniqueId() {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  auto now = std::chrono::system_clock::now().time_since_epoch();
-  auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now).count() % 1'000'000'000;
-  std::random_device rd;
-  uint32_t b = rd() & 0xffffff;
-  std::string enc;
-  for (int shift = 18; shift >= 0; shift -= 6) enc += kAlphabet[(b >> shift) & 0x3f];
-  return fmt::format("{}-{}", nanos, enc);
-}
 
 Result<std::string> CreateLease(const Session& session, const LeaseSpec& spec) {
   auto stub = leases_api::Leases::NewStub(session.Channel());
@@ -399,141 +366,16 @@ Result<OciDescriptor> DiffCompare(const Session& session, const std::vector<moun
 
 // ---- Unpack ----
 
-namespace {
-
-// One layer onto `parent` (rootfs.ApplyLayerWithOpts / the unpacker's doUnpackFn). Returns
-// whether it was extracted here (false: the chain exists already or another client won).
-Result<bool> UnpackLayer(const SnapshotClient& sn, const OciDescriptor& layer,
-                         const std::string& diff_id, const std::string& parent,
-                         const std::string& chain_id, const UnpackOptions& options,
-                         std::chrono::nanoseconds* apply_time) {
-  const Session& session = sn.GetSession();
-  auto stat = sn.Stat(chain_id);
-  if (stat) return false;
-  if (!stat.error().Is(Errc::kNotFound)) {
-    return std::move(stat).error().Wrap(fmt::format("failed to stat snapshot {}", chain_id));
-  }
-
-  std::map<std::string, std::string> labels;
-  if (options.label_snapshot_ref) labels[kSnapshotRefLabel] = chain_id;
-
-  std::string key;
-  std::vector<mount::Mount> mounts;
-  bool prepared = false;
-  for (int attempt = 1; attempt <= 3; ++attempt) {
-    key = fmt::format("extract-{} {}", NewUniqueId(), chain_id);
-    auto m = sn.Prepare(key, parent, labels);
-    if (m) {
-      mounts = std::move(m).value();
-      prepared = true;
-      break;
-    }
-    if (!m.error().Is(Errc::kAlreadyExists)) {
-      return std::move(m).error().Wrap(
-          fmt::format("failed to prepare extraction snapshot {:?}", key));
-    }
-    // The chain may have been committed meanwhile (or a remote snapshotter has it).
-    auto again = sn.Stat(chain_id);
-    if (again) return false;
-    if (!again.error().Is(Errc::kNotFound)) {
-      return std::move(again).error().Wrap(fmt::format("failed to stat snapshot {}", chain_id));
-    }
-  }
-  if (!prepared) {
-    return AlreadyExists("unable to prepare extraction snapshot: " + key + " exists");
-  }
-
-  auto abort = [&] {
-    if (auto s = sn.Remove(key); !s) {
-      log::L().WithError(s.error()).Warn(fmt::format("failed to cleanup {:?}", key));
-    }
-  };
-  auto apply_start = std::chrono::steady_clock::now();
-  auto applied = DiffApply(session, layer, mounts);
-  *apply_time += std::chrono::steady_clock::now() - apply_start;
-  if (!applied) {
-    abort();
-    return std::move(applied).error().Wrap(fmt::format("failed to extract layer {}", diff_id));
-  }
-  if (applied->digest != diff_id) {
-    abort();
-    return Unknown(fmt::format("wrong diff id calculated on extraction {:?}", applied->digest));
-  }
-  if (auto s = sn.Commit(chain_id, key, labels); !s) {
-    abort();
-    if (s.error().Is(Errc::kAlreadyExists)) return false;
-    return std::move(s).error().Wrap(fmt::format("failed to commit snapshot {}", key));
-  }
-  // The uncompressed label only once apply has verified the diffID.
-  BERTH_TRY(SetContentLabel(session, layer.digest, kUncompressedLabel, diff_id));
-  return true;
-}
-
-}  // namespace
-
-Result<LayerUnpacker> LayerUnpacker::Create(const Session& session, const OciManifest& manifest,
-                                            const UnpackOptions& options) {
-  LayerUnpacker u(session, manifest, options);
-  u.result_.config = manifest.config;
-  BERTH_ASSIGN_OR_RETURN(std::string config_blob, ReadContent(session, manifest.config));
-  auto diff_ids = ConfigDiffIds(config_blob);
-  if (!diff_ids) return std::move(diff_ids).error().Wrap("failed to resolve rootfs");
-  u.result_.diff_ids = std::move(diff_ids).value();
-  if (u.result_.diff_ids.size() != manifest.layers.size()) {
-    return Unknown("mismatched image rootfs and manifest layers");
-  }
-  return u;
-}
-
-Result<bool> LayerUnpacker::Apply(size_t i) {
-  if (i != next_ || i >= manifest_.layers.size()) {
-    return InvalidArgument(fmt::format("unpack layer {}: layer {} is next", i, next_));
-  }
-  chain_.push_back(result_.diff_ids[i]);
-  std::string chain_id = images::ChainId(chain_);
-  BERTH_ASSIGN_OR_RETURN(
-      bool applied, UnpackLayer(sn_, manifest_.layers[i], result_.diff_ids[i], parent_, chain_id,
-                                options_, &result_.apply_time));
-  if (applied) ++result_.applied;
-  parent_ = chain_id;
-  ++next_;
-  return applied;
-}
-
-Result<UnpackResult> LayerUnpacker::Finish() {
-  if (next_ != manifest_.layers.size()) {
-    return FailedPrecondition(
-        fmt::format("unpack: {} of {} layers applied", next_, manifest_.layers.size()));
-  }
-  result_.chain_id = images::ChainId(chain_);
-  BERTH_TRY(SetContentLabel(sn_.GetSession(), manifest_.config.digest,
-                            "containerd.io/gc.ref.snapshot." + options_.snapshotter,
-                            result_.chain_id));
-  return result_;
-}
-
 Result<UnpackResult> UnpackManifest(const Session& session, const OciManifest& manifest,
                                     const UnpackOptions& options) {
-  BERTH_ASSIGN_OR_RETURN(LeasedSession leased, WithLease(session));
-  struct Done {
-    std::function<void()> fn;
-    ~Done() { fn(); }
-  } done{leased.done};
-  BERTH_ASSIGN_OR_RETURN(LayerUnpacker u, LayerUnpacker::Create(leased.session, manifest, options));
-  for (size_t i = 0; i < u.Layers(); ++i) BERTH_TRY(u.Apply(i));
-  return u.Finish();
+  RemoteStores stores(session);
+  return transfer::UnpackManifest(stores, StoresContext(session), manifest, options);
 }
 
 Result<UnpackResult> UnpackImage(const Session& session, const OciDescriptor& target,
                                  const PlatformMatcher& platform, const UnpackOptions& options) {
-  BERTH_ASSIGN_OR_RETURN(LeasedSession leased, WithLease(session));
-  struct Done {
-    std::function<void()> fn;
-    ~Done() { fn(); }
-  } done{leased.done};
-  BERTH_ASSIGN_OR_RETURN(OciManifest manifest,
-                         ImageManifest(ContentReader(leased.session), target, platform));
-  return UnpackManifest(leased.session, manifest, options);
+  RemoteStores stores(session);
+  return transfer::UnpackImage(stores, StoresContext(session), target, platform, options);
 }
 
 }  // namespace berth::client

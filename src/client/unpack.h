@@ -1,13 +1,7 @@
 #pragma once
-// Image unpacking as containerd's Go client does it, plus the small client-side wrappers it
-// needs (snapshots, diff, content, leases), shared by the client library and the CLI.
-//
-// Unpack (client image.Unpack / the pull unpacker): for each layer of the platform's manifest,
-// with diffIDs from the config's rootfs.diff_ids and chain(Ln) = sha256("<chain(Ln-1)> <diffLn>"):
-//   Stat(chain) exists -> skip; else Prepare("extract-<nanos>-<rand> <chain>", parent chain)
-//   -> Diff.Apply(layer blob, mounts) -> check the returned digest is the diffID -> Commit(chain)
-//   -> label the layer blob containerd.io/uncompressed=<diffID>; on failure Remove(extract key).
-// Finally the config blob gets containerd.io/gc.ref.snapshot.<snapshotter>=<top chain>.
+// The small client-side wrappers of containerd's services (leases, content, snapshots, diff)
+// shared by the client library and the CLI, and image unpacking on a Session (the pipeline
+// itself is transfer/unpack.h, run here over client::RemoteStores).
 #include <github.com/containerd/containerd/api/services/snapshots/v1/snapshots.pb.h>
 #include <grpcpp/grpcpp.h>
 
@@ -23,6 +17,7 @@
 #include "common/errdefs.h"
 #include "common/mount.h"
 #include "images/image.h"
+#include "transfer/unpack.h"
 
 namespace berth::client {
 
@@ -33,17 +28,8 @@ using images::PlatformMatcher;
 
 // ---- Leases ----
 
-// leases.WithRandomID: "<nanosecond of the second>-<base64url of 3 random bytes>"; also the
-// unique part of extraction keys.
-std::string NewUniqueId();
-
-struct LeaseSpec {
-  std::string id;  // empty: NewUniqueId()
-  // leases.WithExpiration: label containerd.io/gc.expire = now + expire (RFC 3339, local zone);
-  // zero: no expiry.
-  std::chrono::seconds expire = std::chrono::hours(24);
-  std::map<std::string, std::string> labels;
-};
+using transfer::LeaseSpec;
+using transfer::NewUniqueId;
 // Creates the lease; returns its id (AlreadyExists as the server says).
 Result<std::string> CreateLease(const Session& session, const LeaseSpec& spec);
 Status DeleteLease(const Session& session, const std::string& id, bool sync = false);
@@ -131,61 +117,12 @@ Result<OciDescriptor> DiffCompare(const Session& session, const std::vector<moun
 
 // ---- Unpack ----
 
-struct UnpackOptions {
-  // The snapshotter to unpack into: already resolved (see ResolveSnapshotterName).
-  std::string snapshotter;
-  // The pull unpacker's way (client.Pull with WithPullUnpack): extraction snapshots and their
-  // commits are labelled containerd.io/snapshot.ref=<chainID>, and a lost race on an extraction
-  // key is retried at most 3 times. image.Unpack (ctr images mount, ctr snapshots unpack) sets
-  // no labels.
-  bool label_snapshot_ref = false;
-};
+using transfer::UnpackOptions;
+using transfer::UnpackResult;
 
-struct UnpackResult {
-  std::string chain_id;               // the top snapshot: identity.ChainID(diff_ids)
-  std::vector<std::string> diff_ids;  // config rootfs.diff_ids
-  OciDescriptor config;
-  int applied = 0;  // layers actually extracted (0: everything existed already)
-  std::chrono::nanoseconds apply_time{};  // the sum of the Diff.Apply calls
-};
-
-// UnpackManifest in per-layer steps, for a pipeline that applies each layer as soon as its
-// blob is in the content store (client.Pull's unpacker). The config blob must be stored
-// before Create; layer i's blob before Apply(i). Not thread-safe: one caller at a time.
-class LayerUnpacker {
- public:
-  // Reads the config's rootfs.diff_ids and checks them against the manifest's layers.
-  // `session` should carry the lease the whole unpack runs under.
-  static Result<LayerUnpacker> Create(const Session& session, const OciManifest& manifest,
-                                      const UnpackOptions& options);
-  size_t Layers() const { return manifest_.layers.size(); }
-  const std::vector<std::string>& DiffIds() const { return result_.diff_ids; }
-  // Applies layer `i` onto the chain of layers 0..i-1; layers must be applied in order.
-  // Returns whether it was extracted here (false: its snapshot existed already).
-  Result<bool> Apply(size_t i);
-  // After the last layer: labels the config blob with
-  // containerd.io/gc.ref.snapshot.<snapshotter>=<top chain> and returns the result.
-  Result<UnpackResult> Finish();
-
- private:
-  LayerUnpacker(const Session& session, OciManifest manifest, UnpackOptions options)
-      : sn_(session, options.snapshotter),
-        manifest_(std::move(manifest)),
-        options_(std::move(options)) {}
-  SnapshotClient sn_;
-  OciManifest manifest_;
-  UnpackOptions options_;
-  UnpackResult result_;
-  std::vector<std::string> chain_;
-  std::string parent_;
-  size_t next_ = 0;
-};
-
-// Unpacks the platform's manifest of the image `target`. Runs under the session's lease, or
-// under a temporary one (client.WithLease) if it has none.
+// transfer::UnpackImage / UnpackManifest on a session (under its lease, or a temporary one).
 Result<UnpackResult> UnpackImage(const Session& session, const OciDescriptor& target,
                                  const PlatformMatcher& platform, const UnpackOptions& options);
-// The same from a resolved manifest (for pull, which already holds config and layers).
 Result<UnpackResult> UnpackManifest(const Session& session, const OciManifest& manifest,
                                     const UnpackOptions& options);
 

@@ -315,4 +315,11 @@ Status SnapshotStore::Cleanup(const Context& ctx) {
   return backend_.Cleanup({});
 }
 
+Result<snapshots::Snapshotter*> Snapshotters::Get(const std::string& name) const {
+  if (name.empty()) return InvalidArgument("snapshotter argument missing");
+  auto it = stores_.find(name);
+  if (it == stores_.end()) return InvalidArgument("snapshotter not loaded: " + name);
+  return static_cast<snapshots::Snapshotter*>(it->second.get());
+}
+
 }  // namespace berth::metadata

@@ -4,6 +4,7 @@
 // the parent, children, times and labels; the backend only sees backend keys, and only the
 // labels containerd passes through (containerd.io/snapshot/* and containerd.io/snapshot.ref).
 // Remove drops the record; the backend snapshot goes at the next garbage collection.
+#include <map>
 #include <memory>
 #include <string>
 
@@ -45,6 +46,21 @@ class SnapshotStore final : public snapshots::Snapshotter {
   Db& db_;
   std::string name_;
   snapshots::Snapshotter& backend_;
+};
+
+// The namespaced snapshotters by name: what the snapshots, diff and tasks services and the CRI
+// plugin share (the io.containerd.service.v1 "snapshots-service" instance).
+class Snapshotters {
+ public:
+  void Add(std::unique_ptr<SnapshotStore> store) {
+    std::string name = store->Name();
+    stores_.emplace(std::move(name), std::move(store));
+  }
+  // InvalidArgument "snapshotter argument missing" / "snapshotter not loaded: X", as containerd.
+  Result<snapshots::Snapshotter*> Get(const std::string& name) const;
+
+ private:
+  std::map<std::string, std::unique_ptr<SnapshotStore>> stores_;
 };
 
 }  // namespace berth::metadata

@@ -22,6 +22,8 @@ std::vector<Challenge> ParseWwwAuthenticate(std::string_view header);
 // "Basic base64(user:secret)"
 std::string BasicAuthorization(std::string_view user, std::string_view secret);
 std::string Base64Encode(std::string_view data);
+// Standard base64 with or without padding; InvalidArgument for other characters.
+Result<std::string> Base64Decode(std::string_view data);
 
 // The token from a token server's JSON body: "token", else "access_token". InvalidArgument if
 // neither is there or the body is not JSON.

@@ -36,6 +36,16 @@ TEST(AuthTest, BasicAndMultiple) {
   EXPECT_EQ(cs[1].params["error"], "insufficient_scope");
 }
 
+TEST(AuthTest, Base64RoundTrip) {
+  for (std::string in : {"", "a", "ab", "abc", "user:p@ss\x01"}) {
+    auto out = Base64Decode(Base64Encode(in));
+    ASSERT_TRUE(out) << in;
+    EXPECT_EQ(*out, in);
+  }
+  EXPECT_EQ(*Base64Decode("dXNlcjpwdw"), "user:pw");  // unpadded
+  EXPECT_TRUE(Base64Decode("a*b").error().Is(Errc::kInvalidArgument));
+}
+
 TEST(AuthTest, MalformedNeverCrashes) {
   for (const char* h : {"", ",,,", "=", "realm=x", "Bearer realm=\"unterminated", "Bearer ,=,",
                         "\"", "Bearer realm", "Basic realm=\"\\"}) {

@@ -7,12 +7,12 @@
 #include "services/events_hook.h"
 #include "services/plugins.h"
 #include "services/pool.h"
-#include "services/snapshotters.h"
 
 namespace berth::services {
 namespace {
 
 namespace api = containerd::services::snapshots::v1;
+using metadata::Snapshotters;
 
 void ToProto(const snapshots::Info& in, api::Info* out) {
   out->set_name(in.name);
@@ -192,13 +192,6 @@ class SnapshotsService final : public api::Snapshots::CallbackService {
 };
 
 }  // namespace
-
-Result<snapshots::Snapshotter*> Snapshotters::Get(const std::string& name) const {
-  if (name.empty()) return InvalidArgument("snapshotter argument missing");
-  auto it = stores_.find(name);
-  if (it == stores_.end()) return InvalidArgument("snapshotter not loaded: " + name);
-  return static_cast<snapshots::Snapshotter*>(it->second.get());
-}
 
 void RegisterSnapshots(plugin::Registry& registry) {
   registry.Add({.type = plugin::kService,

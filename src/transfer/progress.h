@@ -1,6 +1,7 @@
 #pragma once
-// Shared by pull.cc and push.cc: the table of TransferStatus rows a transfer reports through
-// its ProgressFn, updated from worker threads and throttled to ~10 reports a second.
+// Progress of image transfers (pull, push, import): the state of each blob, the table of rows a
+// transfer reports through its ProgressFn (updated from worker threads, throttled to ~10
+// reports a second), and the naming helpers ctr's transfers share.
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -8,9 +9,36 @@
 #include <string>
 #include <vector>
 
-#include "client/transfer.h"
+#include "images/image.h"
 
-namespace berth::client {
+namespace berth::transfer {
+
+// The state of one blob in a transfer, as a progress display shows it.
+struct TransferStatus {
+  enum class State {
+    kWaiting,      // known, not started
+    kResolving,    // the reference (root) is being resolved
+    kDownloading,  // bytes arriving (offset/total)
+    kUploading,    // bytes leaving (push)
+    kExists,       // already in the content store / registry: nothing transferred
+    kDone,         // transferred and committed
+    kUnpacking,    // layer being applied to a snapshot
+    kUnpacked,     // layer applied (or its snapshot existed)
+    kFailed,
+  };
+  std::string ref;  // "index-sha256:...", "manifest-sha256:...", "config-sha256:...",
+                    // "layer-sha256:..." as ctr names its jobs
+  std::string media_type;
+  std::string digest;
+  State state = State::kWaiting;
+  int64_t offset = 0;
+  int64_t total = 0;
+  std::chrono::steady_clock::time_point started{};
+  std::chrono::steady_clock::time_point updated{};
+};
+// Called (from any thread, serialized by the caller) with a snapshot of all blobs of the
+// transfer whenever one changes, at most every ~100 ms plus once at the end.
+using ProgressFn = std::function<void(const std::vector<TransferStatus>&)>;
 
 class ProgressTracker {
  public:
@@ -105,4 +133,4 @@ std::string DistributionSourceKey(std::string_view domain);
 std::string AppendDistributionSource(std::string_view origin, std::string_view repo);
 std::vector<std::string> SplitDistributionSource(std::string_view value);
 
-}  // namespace berth::client
+}  // namespace berth::transfer

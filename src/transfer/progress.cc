@@ -1,10 +1,10 @@
-#include "client/transfer_progress.h"
+#include "transfer/progress.h"
 
 #include <algorithm>
 
 #include "images/image.h"
 
-namespace berth::client {
+namespace berth::transfer {
 
 bool IsManifestType(std::string_view mt) {
   return mt == images::kMediaTypeDockerManifest || mt == images::kMediaTypeOciManifest;
@@ -77,4 +77,4 @@ std::string AppendDistributionSource(std::string_view origin, std::string_view r
   return out;
 }
 
-}  // namespace berth::client
+}  // namespace berth::transfer

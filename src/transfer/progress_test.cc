@@ -4,9 +4,9 @@
 
 #include <thread>
 
-#include "client/transfer_progress.h"
+#include "transfer/progress.h"
 
-namespace berth::client {
+namespace berth::transfer {
 namespace {
 
 images::OciDescriptor Desc(std::string media_type, std::string digest) {
@@ -60,4 +60,4 @@ TEST(ProgressTracker, ReportsCopiesThrottledAndForcedAtTheEnd) {
 }
 
 }  // namespace
-}  // namespace berth::client
+}  // namespace berth::transfer
