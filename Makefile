@@ -18,8 +18,8 @@ build: deps $(BUILD_DIR)/build.ninja
 	@mkdir -p bin
 	@for b in berthd berth; do \
 	  if [ -x $(BUILD_DIR)/bin/$$b ]; then ln -sf ../$(BUILD_DIR)/bin/$$b bin/$$b; fi; done
-	@if [ -x $(BUILD_DIR)/bin/containerd-shim-berth-v2 ]; then \
-	  ln -sf ../$(BUILD_DIR)/bin/containerd-shim-berth-v2 bin/containerd-shim-berth-v2; fi
+	@for b in containerd-shim-berth-v2 berth-pause; do \
+	  if [ -x $(BUILD_DIR)/bin/$$b ]; then ln -sf ../$(BUILD_DIR)/bin/$$b bin/$$b; fi; done
 
 # Starts berthd in the foreground with the default config (/etc/berth/config.toml if present).
 run: build

@@ -15,7 +15,7 @@ PACKAGES=(
   golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev
   golang-github-gogo-googleapis-dev golang-github-containerd-cgroups-dev
   # runtime
-  runc crun criu
+  runc crun criu containernetworking-plugins iproute2 iptables
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev containerd docker-registry busybox-static umoci
   skopeo btrfs-progs tmux procps jq curl openssl perl

@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "events/exchange.h"
+#include "services/plugins.h"
 
 namespace berth::server {
 
@@ -88,6 +89,9 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config,
   builder.SetMaxSendMessageSize(config.grpc.max_send_message_size);
   for (const auto& [id, service] : server->plugins_->GetAll<grpc::Service>(plugin::kGrpc)) {
     builder.RegisterService(service);
+  }
+  for (const auto& [id, set] : server->plugins_->GetAll<services::GrpcServices>(plugin::kGrpc)) {
+    for (const auto& service : set->services) builder.RegisterService(service.get());
   }
   // The socket is created by BuildAndStart: tighten the umask around it so it is never wider
   // than 0660, then set the exact mode and owner.

@@ -22,6 +22,13 @@ void RegisterLeases(plugin::Registry& registry);
 void RegisterSnapshots(plugin::Registry& registry);
 void RegisterDiff(plugin::Registry& registry);
 void RegisterTasks(plugin::Registry& registry);
+void RegisterCri(plugin::Registry& registry);
+
+// The instance of a gRPC plugin that serves more than one service (the CRI plugin serves
+// runtime.v1.RuntimeService and runtime.v1.ImageService); server/ registers each of them.
+struct GrpcServices {
+  std::vector<std::shared_ptr<grpc::Service>> services;
+};
 
 inline void RegisterAll(plugin::Registry& registry) {
   RegisterEvents(registry);
@@ -33,6 +40,7 @@ inline void RegisterAll(plugin::Registry& registry) {
   RegisterSnapshots(registry);
   RegisterDiff(registry);
   RegisterTasks(registry);
+  RegisterCri(registry);
   RegisterIntrospection(registry);
   RegisterVersion(registry);
   RegisterHealth(registry);

@@ -180,12 +180,7 @@ ContainerIo& ContainerIo::operator=(ContainerIo&& other) noexcept {
 }
 
 ContainerIo::~ContainerIo() {
-  if (impl_) {
-    Status st = Close();
-    if (!st) {
-      log::L().WithError(st.error()).Warn("close container io");
-    }
-  }
+  if (impl_) Detach();
 }
 
 const FifoSet& ContainerIo::Fifos() const { return impl_->fifos; }
@@ -276,11 +271,27 @@ void ContainerIo::CloseStdin() {
   }
 }
 
+void ContainerIo::Detach() {
+  Impl& d = *impl_;
+  std::lock_guard lock(d.mu_);
+  if (d.state == State::kClosed) return;
+  d.state = State::kClosed;
+  if (d.stdout_reader) d.stdout_reader->Stop(true);
+  if (d.stderr_reader) d.stderr_reader->Stop(true);
+  d.stdout_reader.reset();
+  d.stderr_reader.reset();
+  if (d.stdin_writer) {
+    d.stdin_writer->Close();
+    d.stdin_writer.reset();
+  }
+  d.sinks->CloseAll();
+}
+
 Status ContainerIo::Close() {
   Impl& d = *impl_;
   std::lock_guard lock(d.mu_);
   if (d.state == State::kClosed) {
-    return Ok();
+    return d.owns_dir ? RemoveFifoSetDir(d.fifos) : RemoveFifoPaths(d.fifos);
   }
   d.state = State::kClosed;
   // Drain first: the shim has written everything it had, and an unterminated last line is

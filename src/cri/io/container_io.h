@@ -52,8 +52,8 @@ struct OutputSink {
 };
 
 // Thread-safe: every method may be called from any thread, the io thread included. A movable
-// handle; destroying it closes it (as Close(), ignoring errors). The io_context given to Start()
-// must outlive it.
+// handle; destroying it detaches it (as Detach(): the FIFOs stay, for a container that may
+// outlive the daemon; Close() removes them). The io_context given to Start() must outlive it.
 class ContainerIo {
  public:
   // Makes `<fifo_root>/<random>/` (0700) with `<id>-stdout`, `<id>-stderr` (not with `tty`: a
@@ -111,6 +111,10 @@ class ContainerIo {
   // Idempotent: later calls return Ok. Errors: removing the FIFOs failed (everything else is
   // closed anyway).
   Status Close();
+  // Stops copying and closes our ends like Close(), but keeps the FIFOs: for a daemon shutting
+  // down while the container runs (the shim keeps writing into them; the next daemon reattaches
+  // with Reattach()). Idempotent; a later Close() removes the FIFOs.
+  void Detach();
 
  private:
   struct Impl;

@@ -143,8 +143,12 @@ TEST_F(ContainerIoTest, CreateMakesTheFifosAndCloseRemovesTheDir) {
   EXPECT_FALSE(tty->HasStdin());
   std::string dir = tty->Fifos().dir;
   {
-    ContainerIo moved = std::move(*tty);  // the destructor closes
+    ContainerIo moved = std::move(*tty);  // the destructor detaches: the FIFOs stay
   }
+  EXPECT_TRUE(Exists(dir));
+  auto again = ContainerIo::Reattach(FifoSet{.stdout_path = dir + "/c1-stdout", .terminal = true});
+  ASSERT_TRUE(again) << again.error().ToString();
+  EXPECT_TRUE(again->Close());  // Close removes them (and their now empty dir)
   EXPECT_FALSE(Exists(dir));
 
   EXPECT_TRUE(ContainerIo::Create(root_, "a/b", false, false).error().Is(Errc::kInvalidArgument));

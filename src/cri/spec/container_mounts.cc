@@ -19,8 +19,8 @@ namespace berth::cri::spec {
 namespace {
 
 using internal::json;
-using runtime::v1::Mount;
-using runtime::v1::MountPropagation;
+using ::runtime::v1::Mount;
+using ::runtime::v1::MountPropagation;
 
 constexpr const char* kEtcHostname = "/etc/hostname";
 constexpr const char* kEtcHosts = "/etc/hosts";
@@ -160,7 +160,7 @@ std::vector<Mount> SandboxFileMounts(const ContainerSpecInput& in) {
   if (!InCriMounts(kEtcHosts, mounts)) add(kEtcHosts, in.hosts_path, ro, false);
   if (!InCriMounts(kResolvConf, mounts)) add(kResolvConf, in.resolv_conf_path, ro, false);
   if (!InCriMounts(kDevShm, mounts)) {
-    bool host_ipc = security.namespace_options().ipc() == runtime::v1::NamespaceMode::NODE;
+    bool host_ipc = security.namespace_options().ipc() == ::runtime::v1::NamespaceMode::NODE;
     std::string shm = host_ipc ? kDevShm : in.shm_path;
     add(kDevShm, shm, false, shm != kDevShm);
   }
@@ -242,7 +242,7 @@ Status WithCriMounts(oci::Spec& s, const google::protobuf::RepeatedPtrField<Moun
 
 std::vector<Mount> ImageVolumeMounts(const std::string& cri_root, const std::string& id,
                                      const oci::ImageConfig& image,
-                                     const runtime::v1::ContainerConfig& config,
+                                     const ::runtime::v1::ContainerConfig& config,
                                      const Options& opts) {
   std::vector<Mount> out;
   if (opts.ignore_image_defined_volumes) return out;

@@ -80,7 +80,7 @@ class PropagationTest : public testing::SpecTest {
     ASSERT_TRUE(MountGuard::Propagation(private_, MS_PRIVATE)) << strerror(errno);
   }
 
-  ContainerSpecInput Input(const std::string& host_path, runtime::v1::MountPropagation p) {
+  ContainerSpecInput Input(const std::string& host_path, ::runtime::v1::MountPropagation p) {
     ContainerSpecInput in;
     in.id = "c1";
     in.sandbox_id = "s1";
@@ -104,13 +104,13 @@ class PropagationTest : public testing::SpecTest {
 
 TEST_F(PropagationTest, HostToContainer) {
   for (const auto& src : {shared_, slave_ + "/sub"}) {
-    auto s = ContainerSpec(Input(src, runtime::v1::PROPAGATION_HOST_TO_CONTAINER), TestOptions());
+    auto s = ContainerSpec(Input(src, ::runtime::v1::PROPAGATION_HOST_TO_CONTAINER), TestOptions());
     ASSERT_TRUE(s) << s.error().ToString();
     EXPECT_EQ(Strings(MountAt(*s, "/mnt")["options"]),
               (std::vector<std::string>{"rbind", "rslave", "rw"}));
     EXPECT_EQ((*s)["linux"]["rootfsPropagation"], "rslave");
   }
-  auto s = ContainerSpec(Input(private_ + "/x", runtime::v1::PROPAGATION_HOST_TO_CONTAINER),
+  auto s = ContainerSpec(Input(private_ + "/x", ::runtime::v1::PROPAGATION_HOST_TO_CONTAINER),
                          TestOptions());
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().What(), "path \"" + private_ + "/x\" is mounted on \"" + private_ +
@@ -118,31 +118,31 @@ TEST_F(PropagationTest, HostToContainer) {
 }
 
 TEST_F(PropagationTest, Bidirectional) {
-  auto s = ContainerSpec(Input(shared_, runtime::v1::PROPAGATION_BIDIRECTIONAL), TestOptions());
+  auto s = ContainerSpec(Input(shared_, ::runtime::v1::PROPAGATION_BIDIRECTIONAL), TestOptions());
   ASSERT_TRUE(s) << s.error().ToString();
   EXPECT_EQ(Strings(MountAt(*s, "/mnt")["options"]),
             (std::vector<std::string>{"rbind", "rshared", "rw"}));
   EXPECT_EQ((*s)["linux"]["rootfsPropagation"], "rshared");
   // A slave is not enough.
-  s = ContainerSpec(Input(slave_, runtime::v1::PROPAGATION_BIDIRECTIONAL), TestOptions());
+  s = ContainerSpec(Input(slave_, ::runtime::v1::PROPAGATION_BIDIRECTIONAL), TestOptions());
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().What(), "path \"" + slave_ + "\" is mounted on \"" + slave_ +
                                   "\" but it is not a shared mount");
 }
 
 TEST_F(PropagationTest, RsharedRootStaysWithLaterRslave) {
-  auto in = Input(shared_, runtime::v1::PROPAGATION_BIDIRECTIONAL);
+  auto in = Input(shared_, ::runtime::v1::PROPAGATION_BIDIRECTIONAL);
   auto* m = in.config.add_mounts();
   m->set_container_path("/mnt/deeper");
   m->set_host_path(slave_);
-  m->set_propagation(runtime::v1::PROPAGATION_HOST_TO_CONTAINER);
+  m->set_propagation(::runtime::v1::PROPAGATION_HOST_TO_CONTAINER);
   auto s = ContainerSpec(in, TestOptions());
   ASSERT_TRUE(s) << s.error().ToString();
   EXPECT_EQ((*s)["linux"]["rootfsPropagation"], "rshared");
 }
 
 TEST_F(PropagationTest, Private) {
-  auto s = ContainerSpec(Input(private_, runtime::v1::PROPAGATION_PRIVATE), TestOptions());
+  auto s = ContainerSpec(Input(private_, ::runtime::v1::PROPAGATION_PRIVATE), TestOptions());
   ASSERT_TRUE(s) << s.error().ToString();
   EXPECT_EQ(Strings(MountAt(*s, "/mnt")["options"]),
             (std::vector<std::string>{"rbind", "rprivate", "rw"}));

@@ -77,7 +77,7 @@ TEST_F(ContainerSpecTest, AppArmorWithoutHostSupport) {
   // The message wins over the string; an empty message means RuntimeDefault.
   Security(in)->mutable_apparmor();
   EXPECT_EQ(Fails(in), "failed to generate apparmor spec opts: apparmor is not supported");
-  Security(in)->mutable_apparmor()->set_profile_type(runtime::v1::SecurityProfile::Unconfined);
+  Security(in)->mutable_apparmor()->set_profile_type(::runtime::v1::SecurityProfile::Unconfined);
   EXPECT_TRUE(ContainerSpec(in, TestOptions()));
 }
 
@@ -129,16 +129,16 @@ TEST_F(ContainerSpecTest, SeccompProfiles) {
 
   // The SecurityProfile message wins over the deprecated string.
   auto* sp = Security(in)->mutable_seccomp();
-  sp->set_profile_type(runtime::v1::SecurityProfile::Localhost);
+  sp->set_profile_type(::runtime::v1::SecurityProfile::Localhost);
   sp->set_localhost_ref(profile);
   EXPECT_EQ(Spec(in)["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ALLOW");
-  sp->set_profile_type(runtime::v1::SecurityProfile::RuntimeDefault);
+  sp->set_profile_type(::runtime::v1::SecurityProfile::RuntimeDefault);
   EXPECT_EQ(Fails(in),
             "failed to generate seccomp spec opts: seccomp config invalid LocalhostRef must only "
             "be set if ProfileType is Localhost");
   sp->clear_localhost_ref();
   EXPECT_EQ(Spec(in)["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
-  sp->set_profile_type(runtime::v1::SecurityProfile::Unconfined);
+  sp->set_profile_type(::runtime::v1::SecurityProfile::Unconfined);
   EXPECT_FALSE(Spec(in)["linux"].contains("seccomp"));
 }
 

@@ -11,7 +11,7 @@ namespace berth::cri::spec {
 namespace {
 
 using internal::json;
-using runtime::v1::NamespaceMode;
+using ::runtime::v1::NamespaceMode;
 
 std::string Upper(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
@@ -21,7 +21,7 @@ std::string Upper(std::string s) {
 
 // customopts.WithProcessArgs: `command` replaces the image's entrypoint and cmd; without it the
 // image's entrypoint (unless it is [""], docker's reset) and, without `args`, its cmd.
-Status WithProcessArgs(oci::Spec& s, const runtime::v1::ContainerConfig& config,
+Status WithProcessArgs(oci::Spec& s, const ::runtime::v1::ContainerConfig& config,
                        const oci::ImageConfig& image) {
   std::vector<std::string> command(config.command().begin(), config.command().end());
   std::vector<std::string> args(config.args().begin(), config.args().end());
@@ -37,7 +37,7 @@ Status WithProcessArgs(oci::Spec& s, const runtime::v1::ContainerConfig& config,
 
 // customopts.WithDevices: each CRI device (its host path's symlink resolved) with its cgroup
 // rule; owned by run_as_user/run_as_group with device_ownership_from_security_context.
-Status WithCriDevices(oci::Spec& s, const runtime::v1::ContainerConfig& config,
+Status WithCriDevices(oci::Spec& s, const ::runtime::v1::ContainerConfig& config,
                       const Options& opts) {
   json& linux = internal::Linux(s);
   size_t before = linux.contains("devices") ? linux["devices"].size() : 0;
@@ -59,7 +59,7 @@ Status WithCriDevices(oci::Spec& s, const runtime::v1::ContainerConfig& config,
 
 // customopts.WithCapabilities: "ALL" (any case) in add = the daemon's capabilities, in drop =
 // none; then the other names, upper-cased with "CAP_" prepended, added and dropped.
-void WithCriCapabilities(oci::Spec& s, const runtime::v1::LinuxContainerSecurityContext& security,
+void WithCriCapabilities(oci::Spec& s, const ::runtime::v1::LinuxContainerSecurityContext& security,
                          const Options& opts) {
   if (!security.has_capabilities()) return;
   const auto& caps = security.capabilities();
@@ -123,7 +123,7 @@ Result<oci::Spec> ContainerSpec(const ContainerSpecInput& in, const Options& opt
   for (const auto& kv : config.envs()) env.push_back(kv.key() + "=" + kv.value());
   oci::WithEnv(s, env);
 
-  std::vector<runtime::v1::Mount> extra = internal::SandboxFileMounts(in);
+  std::vector<::runtime::v1::Mount> extra = internal::SandboxFileMounts(in);
   extra.insert(extra.end(), in.volume_mounts.begin(), in.volume_mounts.end());
   BERTH_TRY(internal::WithCriMounts(s, config.mounts(), extra));
 

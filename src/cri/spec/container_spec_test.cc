@@ -116,7 +116,7 @@ TEST_F(ContainerSpecTest, SandboxFileMounts) {
   EXPECT_EQ(Strings(MountAt(s, "/etc/hostname")["options"]).back(), "ro");
   EXPECT_EQ(Strings(MountAt(s, "/dev/shm")["options"]).back(), "rw");
   // Host IPC: the host's /dev/shm. No hostname file: no /etc/hostname mount.
-  Security(in)->mutable_namespace_options()->set_ipc(runtime::v1::NODE);
+  Security(in)->mutable_namespace_options()->set_ipc(::runtime::v1::NODE);
   std::filesystem::remove(sandbox_dir_ + "/hostname");
   s = Spec(in);
   EXPECT_EQ(MountAt(s, "/dev/shm")["source"], "/dev/shm");
@@ -173,7 +173,7 @@ TEST_F(ContainerSpecTest, MountsSortedByDepthCreatedAndResolved) {
   std::filesystem::create_symlink(target, Path("link"));
   AddMount(in, "/a/b/c", deep);
   AddMount(in, "/a", Path("link"));
-  AddMount(in, "/a/b", target)->set_propagation(runtime::v1::PROPAGATION_PRIVATE);
+  AddMount(in, "/a/b", target)->set_propagation(::runtime::v1::PROPAGATION_PRIVATE);
   json s = Spec(in);
   std::vector<std::string> order;
   for (const auto& m : s["mounts"]) order.push_back(m["destination"]);
@@ -341,7 +341,7 @@ TEST_F(ContainerSpecTest, PrivilegedNeedsPrivilegedSandbox) {
 TEST_F(ContainerSpecTest, Privileged) {
   auto in = Input();
   Security(in)->set_privileged(true);
-  Security(in)->mutable_seccomp()->set_profile_type(runtime::v1::SecurityProfile::RuntimeDefault);
+  Security(in)->mutable_seccomp()->set_profile_type(::runtime::v1::SecurityProfile::RuntimeDefault);
   Security(in)->add_masked_paths("/proc/kcore");
   in.sandbox_config.mutable_linux()->mutable_security_context()->set_privileged(true);
   Options opts = TestOptions();
@@ -460,9 +460,9 @@ TEST_F(ContainerSpecTest, Namespaces) {
       {"type":"uts","path":"/proc/4242/ns/uts"},{"type":"mount"},
       {"type":"network","path":"/proc/4242/ns/net"}])"));
   auto* ns = Security(in)->mutable_namespace_options();
-  ns->set_pid(runtime::v1::CONTAINER);
+  ns->set_pid(::runtime::v1::CONTAINER);
   EXPECT_EQ(Namespace(Spec(in), "pid"), json({{"type", "pid"}}));
-  ns->set_pid(runtime::v1::TARGET);
+  ns->set_pid(::runtime::v1::TARGET);
   ns->set_target_id("other");
   auto err = ContainerSpec(in, TestOptions());
   ASSERT_FALSE(err);

@@ -43,30 +43,30 @@ std::map<std::string, std::string> PassthroughAnnotations(
 
 // generateUserString: "" (none), "<name|uid>" or "<name|uid>:<gid>"; Unknown `user group "<g>"
 // is specified without user` for a group alone.
-Result<std::string> UserString(std::string_view username, const runtime::v1::Int64Value* uid,
-                               const runtime::v1::Int64Value* gid);
+Result<std::string> UserString(std::string_view username, const ::runtime::v1::Int64Value* uid,
+                               const ::runtime::v1::Int64Value* gid);
 
 // The profile a security context asks for: the SecurityProfile message when set, else the
 // deprecated path string, else (seccomp only) unset_seccomp_profile; nullopt when none. Unknown
 // `invalid profile "<p>"` for a string that is none of runtime/default, docker/default,
 // unconfined, localhost/<path>.
-Result<std::optional<runtime::v1::SecurityProfile>> ChooseProfile(
-    const runtime::v1::SecurityProfile* message, const std::string& path,
+Result<std::optional<::runtime::v1::SecurityProfile>> ChooseProfile(
+    const ::runtime::v1::SecurityProfile* message, const std::string& path,
     const std::string& unset_profile);
 
 // generateSeccompSpecOpts + applying it: nothing when privileged; without kernel support an
 // error unless unconfined/none; the default profile (built from the spec's bounding set as it is
 // now), a localhost file, or nothing. `profile` errors come wrapped in "failed to generate
 // seccomp spec opts: "; file errors as oci::WithSeccompProfileFile returns them.
-Status ApplySeccomp(oci::Spec& s, const std::optional<runtime::v1::SecurityProfile>& profile,
+Status ApplySeccomp(oci::Spec& s, const std::optional<::runtime::v1::SecurityProfile>& profile,
                     bool privileged, const Options& opts);
 
 // generateApparmorSpecOpts + applying it (process.apparmorProfile).
-Status ApplyAppArmor(oci::Spec& s, const std::optional<runtime::v1::SecurityProfile>& profile,
+Status ApplyAppArmor(oci::Spec& s, const std::optional<::runtime::v1::SecurityProfile>& profile,
                      bool privileged, const Options& opts);
 
 // customopts.WithResources (zero = unset; see UpdateResources).
-Status WithResources(oci::Spec& s, const runtime::v1::LinuxContainerResources& res,
+Status WithResources(oci::Spec& s, const ::runtime::v1::LinuxContainerResources& res,
                      const Options& opts);
 
 // ---- Mounts (container_mounts.cc) ----
@@ -87,13 +87,13 @@ Result<std::string> ResolveSymbolicLink(const std::string& path);
 
 // containerMounts: /etc/hostname (if the sandbox has the file), /etc/hosts, /etc/resolv.conf,
 // /dev/shm, each unless a CRI mount has that destination.
-std::vector<runtime::v1::Mount> SandboxFileMounts(const ContainerSpecInput& in);
+std::vector<::runtime::v1::Mount> SandboxFileMounts(const ContainerSpecInput& in);
 
 // customopts.WithMounts: the cgroup mount, defaults minus those shadowed, then the CRI and extra
 // mounts sorted by depth, with host paths created and propagation checked.
 Status WithCriMounts(oci::Spec& s,
-                     const google::protobuf::RepeatedPtrField<runtime::v1::Mount>& cri,
-                     const std::vector<runtime::v1::Mount>& extra);
+                     const google::protobuf::RepeatedPtrField<::runtime::v1::Mount>& cri,
+                     const std::vector<::runtime::v1::Mount>& extra);
 
 // The error class containerd's plain errors reach the kubelet with.
 inline Error Plain(std::string what) { return {Errc::kUnknown, std::move(what)}; }

@@ -6,7 +6,7 @@ namespace berth::cri::spec {
 
 using internal::json;
 
-Status internal::WithResources(oci::Spec& s, const runtime::v1::LinuxContainerResources& res,
+Status internal::WithResources(oci::Spec& s, const ::runtime::v1::LinuxContainerResources& res,
                                const Options& opts) {
   // Checked first so that a failure changes nothing.
   if (!opts.disable_hugetlb_controller && !opts.host.hugetlb_controller &&
@@ -47,7 +47,7 @@ Status internal::WithResources(oci::Spec& s, const runtime::v1::LinuxContainerRe
   return Ok();
 }
 
-Status UpdateResources(oci::Spec& s, const runtime::v1::LinuxContainerResources& resources,
+Status UpdateResources(oci::Spec& s, const ::runtime::v1::LinuxContainerResources& resources,
                        const Options& opts) {
   oci::Spec updated = s;  // updateOCIResource works on a deep copy
   auto st = internal::WithResources(updated, resources, opts);
@@ -56,8 +56,8 @@ Status UpdateResources(oci::Spec& s, const runtime::v1::LinuxContainerResources&
   return Ok();
 }
 
-runtime::v1::LinuxContainerResources ResourcesFromSpec(const oci::Spec& s) {
-  runtime::v1::LinuxContainerResources out;
+::runtime::v1::LinuxContainerResources ResourcesFromSpec(const oci::Spec& s) {
+  ::runtime::v1::LinuxContainerResources out;
   auto number = [](const json& obj, const char* key) -> const json* {
     if (!obj.is_object()) return nullptr;
     auto it = obj.find(key);

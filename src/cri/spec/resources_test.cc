@@ -23,7 +23,7 @@ oci::Spec Stored() {
 
 TEST(UpdateResources, MergesNonZeroFields) {
   oci::Spec s = Stored();
-  runtime::v1::LinuxContainerResources r;
+  ::runtime::v1::LinuxContainerResources r;
   r.set_cpu_quota(20000);                  // changed
   r.set_memory_limit_in_bytes(2LL << 30);  // changed, swap follows
   r.set_cpuset_cpus("1");
@@ -41,7 +41,7 @@ TEST(UpdateResources, MergesNonZeroFields) {
 
 TEST(UpdateResources, SwapAndHugepages) {
   oci::Spec s = Stored();
-  runtime::v1::LinuxContainerResources r;
+  ::runtime::v1::LinuxContainerResources r;
   r.set_memory_limit_in_bytes(100);
   r.set_memory_swap_limit_in_bytes(300);
   Options opts = TestOptions();
@@ -68,7 +68,7 @@ TEST(UpdateResources, SwapAndHugepages) {
 TEST(UpdateResources, FailureLeavesSpecUntouched) {
   oci::Spec s = Stored();
   const oci::Spec before = s;
-  runtime::v1::LinuxContainerResources r;
+  ::runtime::v1::LinuxContainerResources r;
   r.set_cpu_shares(2);
   Options opts = TestOptions();
   opts.disable_hugetlb_controller = false;
@@ -86,7 +86,7 @@ TEST(ResourcesFromSpec, ReadsTheSpec) {
   s["linux"]["resources"]["cpu"]["cpus"] = "0-3";
   s["linux"]["resources"]["cpu"]["mems"] = "0";
   s["linux"]["resources"]["hugepageLimits"] = {{{"pageSize", "2MB"}, {"limit", 4096}}};
-  runtime::v1::LinuxContainerResources want;
+  ::runtime::v1::LinuxContainerResources want;
   want.set_cpu_period(100000);
   want.set_cpu_quota(50000);
   want.set_cpu_shares(512);

@@ -77,8 +77,8 @@ TEST_F(RuncTest, SandboxSpecRuns) {
   in.config.mutable_metadata()->set_name("web");
   in.config.mutable_linux()->set_cgroup_parent(parent_);
   auto* sc = in.config.mutable_linux()->mutable_security_context();
-  sc->mutable_namespace_options()->set_network(runtime::v1::NODE);  // no netns to pin here
-  sc->mutable_seccomp()->set_profile_type(runtime::v1::SecurityProfile::RuntimeDefault);
+  sc->mutable_namespace_options()->set_network(::runtime::v1::NODE);  // no netns to pin here
+  sc->mutable_seccomp()->set_profile_type(::runtime::v1::SecurityProfile::RuntimeDefault);
   in.image.entrypoint = {"/bin/sh", "-c", "echo sandbox ok"};
   in.resolv_conf_path = sandbox_dir_ + "/resolv.conf";
   in.shm_path = sandbox_dir_ + "/shm";

@@ -10,7 +10,7 @@ namespace berth::cri::spec {
 namespace {
 
 using internal::json;
-using runtime::v1::NamespaceMode;
+using ::runtime::v1::NamespaceMode;
 
 // Go's %+v of the image config fields the sandbox uses.
 std::string DescribeImageConfig(const oci::ImageConfig& c) {

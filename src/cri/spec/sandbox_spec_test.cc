@@ -35,7 +35,7 @@ class SandboxSpecTest : public testing::SpecTest {
     in.rootfs = rootfs_;
     return in;
   }
-  runtime::v1::LinuxSandboxSecurityContext* Security(SandboxSpecInput& in) {
+  ::runtime::v1::LinuxSandboxSecurityContext* Security(SandboxSpecInput& in) {
     return in.config.mutable_linux()->mutable_security_context();
   }
   json Spec(const SandboxSpecInput& in, const Options& opts = TestOptions()) {
@@ -105,13 +105,13 @@ TEST_F(SandboxSpecTest, PodNamespaces) {
 TEST_F(SandboxSpecTest, HostNamespaces) {
   auto in = Input();
   auto* ns = Security(in)->mutable_namespace_options();
-  ns->set_network(runtime::v1::NODE);
+  ns->set_network(::runtime::v1::NODE);
   json s = Spec(in);
   EXPECT_TRUE(Namespace(s, "network").is_null());
   EXPECT_TRUE(Namespace(s, "uts").is_null());  // host network means the host's hostname too
   EXPECT_FALSE(Namespace(s, "pid").is_null());
-  ns->set_pid(runtime::v1::NODE);
-  ns->set_ipc(runtime::v1::NODE);
+  ns->set_pid(::runtime::v1::NODE);
+  ns->set_ipc(::runtime::v1::NODE);
   s = Spec(in);
   EXPECT_EQ(s["linux"]["namespaces"], json::parse(R"([{"type":"mount"}])"));
   // Host IPC: the host's /dev/shm (bound over the default tmpfs, which stays as in 1.6).
@@ -152,7 +152,7 @@ TEST_F(SandboxSpecTest, Sysctls) {
   s = Spec(in, opts);
   EXPECT_EQ(s["linux"]["sysctl"]["net.ipv4.ip_unprivileged_port_start"], "80");
   // Host network: not the pod's to change.
-  Security(in)->mutable_namespace_options()->set_network(runtime::v1::NODE);
+  Security(in)->mutable_namespace_options()->set_network(::runtime::v1::NODE);
   in.config.mutable_linux()->mutable_sysctls()->clear();
   s = Spec(in, opts);
   EXPECT_FALSE(s["linux"].contains("sysctl"));
@@ -228,7 +228,7 @@ TEST_F(SandboxSpecTest, Seccomp) {
 
   Security(in)->set_seccomp_profile_path("unconfined");
   EXPECT_FALSE(Spec(in, opts)["linux"].contains("seccomp"));
-  Security(in)->mutable_seccomp()->set_profile_type(runtime::v1::SecurityProfile::RuntimeDefault);
+  Security(in)->mutable_seccomp()->set_profile_type(::runtime::v1::SecurityProfile::RuntimeDefault);
   EXPECT_TRUE(Spec(in)["linux"].contains("seccomp"));  // the message wins over the path
   Security(in)->set_privileged(true);
   EXPECT_FALSE(Spec(in)["linux"].contains("seccomp"));

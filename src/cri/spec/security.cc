@@ -11,7 +11,7 @@
 namespace berth::cri::spec::internal {
 namespace {
 
-using runtime::v1::SecurityProfile;
+using ::runtime::v1::SecurityProfile;
 
 constexpr std::string_view kLocalhostPrefix = "localhost/";
 constexpr std::string_view kAppArmorProfiles = "/sys/kernel/security/apparmor/profiles";
@@ -50,8 +50,8 @@ Result<bool> AppArmorProfileExists(const std::string& name) {
 
 }  // namespace
 
-Result<std::string> UserString(std::string_view username, const runtime::v1::Int64Value* uid,
-                               const runtime::v1::Int64Value* gid) {
+Result<std::string> UserString(std::string_view username, const ::runtime::v1::Int64Value* uid,
+                               const ::runtime::v1::Int64Value* gid) {
   std::string user;
   std::string group;
   if (uid != nullptr) user = std::to_string(uid->value());

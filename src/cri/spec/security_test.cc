@@ -7,11 +7,11 @@
 namespace berth::cri::spec {
 namespace {
 
-using runtime::v1::SecurityProfile;
+using ::runtime::v1::SecurityProfile;
 using testing::TestOptions;
 
-runtime::v1::Int64Value Int(int64_t v) {
-  runtime::v1::Int64Value i;
+::runtime::v1::Int64Value Int(int64_t v) {
+  ::runtime::v1::Int64Value i;
   i.set_value(v);
   return i;
 }

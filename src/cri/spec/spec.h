@@ -110,7 +110,7 @@ int ClampOomScoreAdj(int adj, const Options& opts);
 
 struct SandboxSpecInput {
   std::string id;
-  runtime::v1::PodSandboxConfig config;
+  ::runtime::v1::PodSandboxConfig config;
   oci::ImageConfig image;        // the sandbox image's config (entrypoint/cmd must not be empty)
   std::string netns_path;        // the pinned netns; unused when network is NODE
   std::string resolv_conf_path;  // criRoot/sandboxes/<id>/resolv.conf
@@ -142,8 +142,8 @@ struct ContainerSpecInput {
   uint32_t target_pid = 0;     // the target container's pid, for pid NamespaceMode TARGET
   std::string container_name;  // config.metadata.name
   std::string image_name;      // the image's name as stored (annotation image-name)
-  runtime::v1::ContainerConfig config;
-  runtime::v1::PodSandboxConfig sandbox_config;
+  ::runtime::v1::ContainerConfig config;
+  ::runtime::v1::PodSandboxConfig sandbox_config;
   oci::ImageConfig image;
   // The sandbox's files (criRoot/sandboxes/<id>/{hostname,hosts,resolv.conf}, criState/.../shm).
   // /etc/hostname is mounted only if hostname_path exists (containerd's upgrade rule).
@@ -152,7 +152,7 @@ struct ContainerSpecInput {
   std::string resolv_conf_path;
   std::string shm_path;
   // Image volumes (ImageVolumeMounts), appended to the sandbox file mounts.
-  std::vector<runtime::v1::Mount> volume_mounts;
+  std::vector<::runtime::v1::Mount> volume_mounts;
   oci::RootFs rootfs;  // the container's snapshot, for user names and groups; nullopt: none
 };
 
@@ -172,11 +172,11 @@ Result<oci::Spec> ContainerSpec(const ContainerSpecInput& in, const Options& opt
 // the same (cleaned) destination, host path <cri_root>/containers/<id>/volumes/<64 random hex>,
 // selinux_relabel set; none with opts.ignore_image_defined_volumes. The caller creates the
 // directories and fills them from the image before starting the container.
-std::vector<runtime::v1::Mount> ImageVolumeMounts(const std::string& cri_root,
-                                                  const std::string& id,
-                                                  const oci::ImageConfig& image,
-                                                  const runtime::v1::ContainerConfig& config,
-                                                  const Options& opts);
+std::vector<::runtime::v1::Mount> ImageVolumeMounts(const std::string& cri_root,
+                                                    const std::string& id,
+                                                    const oci::ImageConfig& image,
+                                                    const ::runtime::v1::ContainerConfig& config,
+                                                    const Options& opts);
 
 // ---- Resources ----
 
@@ -186,11 +186,11 @@ std::vector<runtime::v1::Mount> ImageVolumeMounts(const std::string& cri_root,
 // spec's values; memory.swap = limit when no swap is given and the host has a swap controller;
 // hugepage limits only without disable_hugetlb_controller (Unknown if the controller is missing and
 // not tolerated); unified entries merged. The spec is untouched on error.
-Status UpdateResources(oci::Spec& s, const runtime::v1::LinuxContainerResources& resources,
+Status UpdateResources(oci::Spec& s, const ::runtime::v1::LinuxContainerResources& resources,
                        const Options& opts);
 
 // ContainerStatus.resources.linux from a spec: cpu period/quota/shares, cpusets, memory
 // limit/swap, hugepage limits, unified, oom_score_adj (absent fields stay zero).
-runtime::v1::LinuxContainerResources ResourcesFromSpec(const oci::Spec& s);
+::runtime::v1::LinuxContainerResources ResourcesFromSpec(const oci::Spec& s);
 
 }  // namespace berth::cri::spec

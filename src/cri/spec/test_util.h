@@ -203,14 +203,14 @@ class ContainerSpecTest : public SpecTest {
     in.rootfs = rootfs_;
     return in;
   }
-  static runtime::v1::LinuxContainerSecurityContext* Security(ContainerSpecInput& in) {
+  static ::runtime::v1::LinuxContainerSecurityContext* Security(ContainerSpecInput& in) {
     return in.config.mutable_linux()->mutable_security_context();
   }
-  static runtime::v1::LinuxContainerResources* Res(ContainerSpecInput& in) {
+  static ::runtime::v1::LinuxContainerResources* Res(ContainerSpecInput& in) {
     return in.config.mutable_linux()->mutable_resources();
   }
-  static runtime::v1::Mount* AddMount(ContainerSpecInput& in, const std::string& dst,
-                                      const std::string& src) {
+  static ::runtime::v1::Mount* AddMount(ContainerSpecInput& in, const std::string& dst,
+                                        const std::string& src) {
     auto* m = in.config.add_mounts();
     m->set_container_path(dst);
     m->set_host_path(src);
