@@ -262,27 +262,36 @@ Status Service::RemoveImage(const v1::RemoveImageRequest& req) {
 Status Service::ImageFsInfo(const v1::ImageFsInfoRequest& /*req*/, v1::ImageFsInfoResponse* resp) {
   const std::string sn_name = options_.config.snapshotter;
   BERTH_ASSIGN_OR_RETURN(auto* sn, options_.snapshotters->Get(sn_name));
-  int64_t bytes = 0;
-  int64_t inodes = 0;
-  std::vector<std::string> keys;
-  BERTH_TRY(sn->Walk(Ctx(),
-                     [&](const snapshots::Info& info) -> berth::Status {
-                       keys.push_back(info.name);
-                       return Ok();
-                     },
-                     {}));
-  for (const auto& k : keys) {
-    if (auto u = sn->Usage(Ctx(), k); u) {
-      bytes += u->size;
-      inodes += u->inodes;
+  // Summing every snapshot's usage walks their directories: as containerd's snapshot usage
+  // cache, the sum is refreshed at most every stats_collect_period seconds.
+  const auto period = std::chrono::seconds(std::max(1, options_.config.stats_collect_period));
+  std::unique_lock lock(fs_usage_mu_);
+  auto now = std::chrono::steady_clock::now();
+  if (fs_usage_at_ == std::chrono::steady_clock::time_point{} || now - fs_usage_at_ >= period) {
+    std::vector<std::string> keys;
+    BERTH_TRY(sn->Walk(Ctx(),
+                       [&](const snapshots::Info& info) -> berth::Status {
+                         keys.push_back(info.name);
+                         return Ok();
+                       },
+                       {}));
+    int64_t bytes = 0;
+    int64_t inodes = 0;
+    for (const auto& k : keys) {
+      if (auto u = sn->Usage(Ctx(), k); u) {
+        bytes += u->size;
+        inodes += u->inodes;
+      }
     }
+    fs_usage_ = {bytes, inodes};
+    fs_usage_at_ = now;
   }
   auto* fs = resp->add_image_filesystems();
   fs->set_timestamp(UnixNanos(Now()));
   fs->mutable_fs_id()->set_mountpoint(options_.daemon_root + "/io.containerd.snapshotter.v1." +
                                       sn_name);
-  fs->mutable_used_bytes()->set_value(static_cast<uint64_t>(bytes));
-  fs->mutable_inodes_used()->set_value(static_cast<uint64_t>(inodes));
+  fs->mutable_used_bytes()->set_value(static_cast<uint64_t>(fs_usage_.first));
+  fs->mutable_inodes_used()->set_value(static_cast<uint64_t>(fs_usage_.second));
   return Ok();
 }
 

@@ -228,6 +228,9 @@ class Service {
   asio::thread_pool pool_{2};
 
   std::unique_ptr<events::Subscription> oom_events_;
+  std::mutex fs_usage_mu_;
+  std::pair<int64_t, int64_t> fs_usage_{0, 0};  // bytes, inodes of the snapshotter (ImageFsInfo)
+  std::chrono::steady_clock::time_point fs_usage_at_{};
   std::mutex stats_mu_;
   std::map<std::string, std::pair<uint64_t, int64_t>> last_cpu_;  // id -> (usage ns, at ns)
 };
