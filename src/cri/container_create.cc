@@ -42,7 +42,7 @@ Status Service::CreateContainer(const CallContext& /*cc*/, const v1::CreateConta
     }
     sandbox_pid = sb->pid;
   }
-  if (!config.has_metadata()) return InvalidArgument("container config must include metadata");
+  if (!config.has_metadata()) return Unknown("container config must include metadata");
   BERTH_ASSIGN_OR_RETURN(const RuntimeConfig* rc, RuntimeFor(sb->meta.runtime_handler));
 
   auto c = std::make_shared<Container>();
@@ -176,11 +176,13 @@ Status Service::StartContainer(const CallContext& /*cc*/, const v1::StartContain
     std::lock_guard lock(c->mu);
     auto state = c->status.State();
     if (state != v1::CONTAINER_CREATED) {
-      return FailedPrecondition(
-          fmt::format("container is in {} state", v1::ContainerState_Name(state)));
+      return Unknown(
+          fmt::format("failed to set starting state for container {:?}: container is in "
+                      "{} state",
+                      c->meta.id, v1::ContainerState_Name(state)));
     }
-    if (c->status.starting) return FailedPrecondition("container is already in starting state");
-    if (c->status.removing) return FailedPrecondition("container is in removing state");
+    if (c->status.starting) return Unknown("container is already in starting state");
+    if (c->status.removing) return Unknown("container is in removing state");
     c->status.starting = true;
   }
   Status st = DoStartContainer(c);
@@ -204,7 +206,7 @@ Status Service::DoStartContainer(const std::shared_ptr<Container>& c) {
   {
     std::lock_guard lock(sb->mu);
     if (sb->state != SandboxState::kReady) {
-      return FailedPrecondition(fmt::format("sandbox container {:?} is not running", sb->meta.id));
+      return Unknown(fmt::format("sandbox container {:?} is not running", sb->meta.id));
     }
   }
   BERTH_ASSIGN_OR_RETURN(const RuntimeConfig* rc, RuntimeFor(sb->meta.runtime_handler));

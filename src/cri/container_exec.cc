@@ -18,8 +18,7 @@ Status Service::ExecSync(const CallContext& cc, const v1::ExecSyncRequest& req,
     std::lock_guard lock(c->mu);
     auto state = c->status.State();
     if (state != v1::CONTAINER_RUNNING || c->task == nullptr) {
-      return FailedPrecondition(
-          fmt::format("container is in {} state", v1::ContainerState_Name(state)));
+      return Unknown(fmt::format("container is in {} state", v1::ContainerState_Name(state)));
     }
     task = c->task;
   }

@@ -145,7 +145,7 @@ Status Service::UpdateContainerResources(const v1::UpdateContainerResourcesReque
   {
     std::lock_guard lock(c->mu);
     if (c->status.removing) {
-      return FailedPrecondition(fmt::format("container {:?} is in removing state", id));
+      return Unknown(fmt::format("container {:?} is in removing state", id));
     }
   }
   BERTH_ASSIGN_OR_RETURN(auto sb, GetSandbox(c->meta.sandbox_id));
@@ -189,7 +189,7 @@ Status Service::ReopenContainerLog(const v1::ReopenContainerLogRequest& req) {
   {
     std::lock_guard lock(c->mu);
     if (c->status.State() != v1::CONTAINER_RUNNING) {
-      return FailedPrecondition("container is not running");
+      return Unknown("container is not running");
     }
     log = c->log;
   }

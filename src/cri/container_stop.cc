@@ -119,10 +119,10 @@ Status Service::DoRemoveContainer(const CallContext& cc, const std::shared_ptr<C
   {
     std::lock_guard lock(c->mu);
     if (c->status.removing) {
-      return FailedPrecondition(fmt::format("container {:?} is in removing state", id));
+      return Unknown(fmt::format("container {:?} is in removing state", id));
     }
     if (c->status.starting) {
-      return FailedPrecondition(fmt::format("container {:?} is in starting state", id));
+      return Unknown(fmt::format("container {:?} is in starting state", id));
     }
     c->status.removing = true;
   }

@@ -66,7 +66,7 @@ Result<std::string> ResolvConf(const v1::PodSandboxConfig& config) {
 
 Status Service::RunPodSandbox(const CallContext& cc, const v1::RunPodSandboxRequest& req,
                               v1::RunPodSandboxResponse* resp) {
-  if (!req.config().has_metadata()) return InvalidArgument("sandbox config must include metadata");
+  if (!req.config().has_metadata()) return Unknown("sandbox config must include metadata");
   RunState rs;
   rs.sb = std::make_shared<Sandbox>();
   rs.sb->meta.id = GenerateId();
@@ -287,7 +287,8 @@ Result<const RuntimeConfig*> Service::RuntimeFor(const std::string& handler) con
   const std::string name = handler.empty() ? options_.config.default_runtime_name : handler;
   auto it = options_.config.runtimes.find(name);
   if (it == options_.config.runtimes.end()) {
-    return NotFound(fmt::format("no runtime for {:?} is configured", name));
+    return Unknown(
+        fmt::format("failed to get sandbox runtime: no runtime for {:?} is configured", name));
   }
   return &it->second;
 }

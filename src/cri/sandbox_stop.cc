@@ -85,7 +85,7 @@ Status Service::RemovePodSandbox(const CallContext& cc, const v1::RemovePodSandb
   if (!sb->meta.netns_path.empty()) {
     auto closed = cni::NetNs::Load(sb->meta.netns_path).Closed();
     if (closed && !*closed) {
-      return FailedPrecondition(
+      return Unknown(
           fmt::format("sandbox network namespace {:?} is not fully closed", sb->meta.netns_path));
     }
   }

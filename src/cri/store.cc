@@ -36,7 +36,8 @@ Status NameIndex::Reserve(const std::string& name, const std::string& id) {
   std::lock_guard lock(mu_);
   auto [it, inserted] = names_.emplace(name, id);
   if (!inserted && it->second != id) {
-    return AlreadyExists(fmt::format("name {:?} is reserved for {:?}", name, it->second));
+    // A plain error, as containerd's registrar returns it (gRPC Unknown).
+    return Unknown(fmt::format("name {:?} is reserved for {:?}", name, it->second));
   }
   return Ok();
 }

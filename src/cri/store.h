@@ -122,7 +122,8 @@ struct Container {
 // Unique names (containerd's registrar): Reserve fails while another id holds the name.
 class NameIndex {
  public:
-  // AlreadyExists `name "<n>" is reserved for "<id>"`; reserving the same pair again is fine.
+  // Unknown `name "<n>" is reserved for "<id>"` (containerd's plain error); reserving the same
+  // pair again is fine.
   Status Reserve(const std::string& name, const std::string& id);
   void Release(const std::string& name);
 
