@@ -7,7 +7,6 @@
 #include <github.com/containerd/containerd/api/services/snapshots/v1/snapshots.grpc.pb.h>
 
 #include <cstdlib>
-#include <random>
 #include <set>
 
 #include <fmt/format.h>
@@ -131,19 +130,6 @@ Result<std::vector<images_api::Image>> ListImages(App& app, images_api::Images::
   auto ctx = app.NewContext();
   if (auto st = stub.List(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
   return std::vector<images_api::Image>(resp.images().begin(), resp.images().end());
-}
-
-// leases.WithRandomID: "<nanosecond of the second>-<base64url of 3 random bytes>".
-std::string RandomLeaseId() {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  auto now = std::chrono::system_clock::now().time_since_epoch();
-  auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now).count() % 1'000'000'000;
-  std::random_device rd;
-  uint32_t b = rd() & 0xffffff;
-  std::string enc;
-  for (int shift = 18; shift >= 0; shift -= 6) enc += kAlphabet[(b >> shift) & 0x3f];
-  return fmt::format("{}-{}", nanos, enc);
 }
 
 Status ListAction(App& app, bool quiet, const std::string& format,
@@ -315,7 +301,7 @@ Status TagAction(App& app, bool force, const std::vector<std::string>& args) {
   // client.WithLease: a lease expiring in 24 h holds everything for the duration.
   auto leases = leases_api::Leases::NewStub(channel);
   leases_api::CreateRequest lreq;
-  lreq.set_id(RandomLeaseId());
+  lreq.set_id(client::NewUniqueId());
   (*lreq.mutable_labels())["containerd.io/gc.expire"] = FormatRfc3339Local(
       std::chrono::duration_cast<std::chrono::seconds>(
           (std::chrono::system_clock::now() + std::chrono::hours(24)).time_since_epoch())

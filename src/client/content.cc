@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "client/remote_stores.h"
+
 namespace berth::client {
 namespace {
 
@@ -222,25 +224,8 @@ Status ContentWriter::Abort() {
 
 Status WriteBlob(const Session& session, const std::string& ref, const images::OciDescriptor& desc,
                  std::string_view data, const std::map<std::string, std::string>& labels) {
-  if (static_cast<int64_t>(data.size()) != desc.size) {
-    return InvalidArgument(fmt::format("write {}: {} bytes given for a descriptor of size {}",
-                                       desc.digest, data.size(), desc.size));
-  }
-  auto w = ContentWriter::Open(session, ref, desc.size, desc.digest);
-  if (!w) {
-    if (!w.error().Is(Errc::kAlreadyExists)) return std::move(w).error();
-    return UpdateContentLabels(session, desc.digest, labels);
-  }
-  int64_t off = (*w)->Offset();
-  if (off > 0 && off <= desc.size) data.remove_prefix(static_cast<size_t>(off));
-  BERTH_TRY((*w)->Write(data));
-  auto s = (*w)->Commit(labels);
-  if (!s) {
-    if (s.error().Is(Errc::kFailedPrecondition)) (void)(*w)->Abort();
-    return s;
-  }
-  // Commit labels only land when this commit created the blob.
-  return UpdateContentLabels(session, desc.digest, labels);
+  RemoteStores stores(session);
+  return transfer::WriteBlob(stores, StoresContext(session), ref, desc, data, labels);
 }
 
 }  // namespace berth::client

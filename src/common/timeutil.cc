@@ -33,13 +33,9 @@ ProtoTime ToProtoTimestamp(Timestamp t) {
 }
 
 std::string FormatRfc3339Nano(Timestamp t) {
-  int64_t ns = UnixNanos(t);
-  int64_t secs = ns / 1'000'000'000;
-  int64_t frac = ns % 1'000'000'000;
-  if (frac < 0) {
-    frac += 1'000'000'000;
-    secs -= 1;
-  }
+  const ProtoTime p = ToProtoTimestamp(t);
+  const int64_t secs = p.seconds;
+  const int64_t frac = p.nanos;
   time_t tt = static_cast<time_t>(secs);
   struct tm tm {};
   gmtime_r(&tt, &tm);

@@ -14,20 +14,8 @@ namespace {
 
 namespace api = containerd::services::events::v1;
 
-void SetProtoTime(Timestamp t, google::protobuf::Timestamp* out) {
-  int64_t ns = UnixNanos(t);
-  int64_t secs = ns / 1'000'000'000;
-  int64_t nanos = ns % 1'000'000'000;
-  if (nanos < 0) {
-    nanos += 1'000'000'000;
-    secs -= 1;
-  }
-  out->set_seconds(secs);
-  out->set_nanos(static_cast<int32_t>(nanos));
-}
-
 void EnvelopeToProto(const events::Envelope& env, api::Envelope* out) {
-  SetProtoTime(env.timestamp, out->mutable_timestamp());
+  SetTimestamp(env.timestamp, out->mutable_timestamp());
   out->set_namespace_(env.ns);
   out->set_topic(env.topic);
   *out->mutable_event() = env.event;

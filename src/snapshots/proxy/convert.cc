@@ -8,19 +8,13 @@ namespace berth::snapshots::proxy {
 namespace {
 
 void SetTimestamp(Timestamp t, google::protobuf::Timestamp* out) {
-  int64_t ns = UnixNanos(t);
-  int64_t secs = ns / 1'000'000'000;
-  int64_t frac = ns % 1'000'000'000;
-  if (frac < 0) {
-    frac += 1'000'000'000;
-    secs -= 1;
-  }
-  out->set_seconds(secs);
-  out->set_nanos(static_cast<int32_t>(frac));
+  ProtoTime p = ToProtoTimestamp(t);
+  out->set_seconds(p.seconds);
+  out->set_nanos(p.nanos);
 }
 
 Timestamp GetTimestamp(const google::protobuf::Timestamp& ts) {
-  return FromUnixNanos(ts.seconds() * 1'000'000'000 + ts.nanos());
+  return FromProtoTimestamp(ts.seconds(), ts.nanos());
 }
 
 }  // namespace
