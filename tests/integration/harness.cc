@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
@@ -40,6 +41,13 @@ std::optional<int> WaitFor(pid_t pid, std::chrono::milliseconds timeout) {
     if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+}
+
+// argv run inside network namespace `netns` (nsenter --net) when one is given.
+std::vector<std::string> InNetns(const std::string& netns, std::vector<std::string> argv) {
+  if (netns.empty()) return argv;
+  argv.insert(argv.begin(), {"nsenter", "--net=" + netns, "--"});
+  return argv;
 }
 
 }  // namespace
@@ -366,18 +374,18 @@ std::unique_ptr<Registry> Registry::Start(const Options& options) {
   if (!options.tls_cert.empty()) {
     start_argv.insert(start_argv.end(), {"--tls", options.tls_cert, options.tls_key});
   }
-  auto start = Exec(start_argv, "", std::chrono::seconds(60));
+  auto start = Exec(InNetns(options.netns, start_argv), "", std::chrono::seconds(60));
   if (start.exit_code != 0) {
     std::fprintf(stderr, "registry start failed: %s\n", start.err.c_str());
     return nullptr;
   }
   std::string addr = start.out;
   while (!addr.empty() && (addr.back() == '\n' || addr.back() == ' ')) addr.pop_back();
-  std::unique_ptr<Registry> reg(new Registry(std::move(*dir), addr));
+  std::unique_ptr<Registry> reg(new Registry(std::move(*dir), addr, options.netns));
   std::vector<std::string> push_argv = {script, "push", reg->dir_.Path(), fixtures + "/oci"};
   push_argv.insert(push_argv.end(), options.tags.begin(), options.tags.end());
   if (!options.creds.empty()) push_argv.insert(push_argv.end(), {"--creds", options.creds});
-  auto push = Exec(push_argv, "", std::chrono::seconds(300));
+  auto push = Exec(InNetns(options.netns, push_argv), "", std::chrono::seconds(300));
   if (push.exit_code != 0) {
     std::fprintf(stderr, "registry push failed: %s\n", push.err.c_str());
     return nullptr;
@@ -386,9 +394,9 @@ std::unique_ptr<Registry> Registry::Start(const Options& options) {
 }
 
 bool Registry::Push(const std::string& layout) {
-  auto push = Exec(
-      {std::string(BERTH_SOURCE_DIR) + "/tests/fixtures/registry.sh", "push", dir_.Path(), layout},
-      "", std::chrono::seconds(300));
+  auto push = Exec(InNetns(netns_, {std::string(BERTH_SOURCE_DIR) + "/tests/fixtures/registry.sh",
+                                    "push", dir_.Path(), layout}),
+                   "", std::chrono::seconds(300));
   if (push.exit_code != 0) std::fprintf(stderr, "registry push failed: %s\n", push.err.c_str());
   return push.exit_code == 0;
 }
@@ -405,6 +413,14 @@ std::unique_ptr<Daemon> Daemon::Create(Options options) {
   std::string config = "version = 2\nroot = \"" + d->Root() + "\"\nstate = \"" + d->State() +
                        "\"\n[grpc]\n  address = \"" + d->Socket() + "\"\n" +
                        d->options_.extra_config;
+  // The CRI plugin of every test daemon keeps its CNI state private (containerd's defaults are
+  // the host's /etc/cni/net.d and /var/lib/cni); CRI tests write their own section.
+  if (d->options_.extra_config.find("io.containerd.grpc.v1.cri") == std::string::npos) {
+    config +=
+        "[plugins.\"io.containerd.grpc.v1.cri\"]\n  netns_mounts_under_state_dir = true\n"
+        "  [plugins.\"io.containerd.grpc.v1.cri\".cni]\n    conf_dir = \"" +
+        d->Dir() + "/cni/net.d\"\n    cache_dir = \"" + d->Dir() + "/cni/cache\"\n";
+  }
   if (!fs::WriteFileAtomic(d->ConfigPath(), config)) return nullptr;
   return d;
 }
@@ -422,6 +438,16 @@ bool Daemon::Start() {
   int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return false;
   int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int netns = -1;
+  if (!options_.netns.empty()) {
+    netns = ::open(options_.netns.c_str(), O_RDONLY | O_CLOEXEC);
+    if (netns < 0) {
+      std::fprintf(stderr, "open netns %s: %s\n", options_.netns.c_str(), std::strerror(errno));
+      ::close(fd);
+      ::close(devnull);
+      return false;
+    }
+  }
   std::string bin = BinPath("berthd");
   std::vector<std::string> argv = {bin, "--config", ConfigPath(), "--log-level", "debug"};
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
@@ -435,6 +461,7 @@ bool Daemon::Start() {
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
+    if (netns >= 0 && ::setns(netns, CLONE_NEWNET) != 0) ::_exit(126);
     ::dup2(devnull, 0);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
@@ -443,6 +470,7 @@ bool Daemon::Start() {
   }
   ::close(fd);
   ::close(devnull);
+  if (netns >= 0) ::close(netns);
   if (pid < 0) return false;
   pid_ = pid;
   return WaitReady();

@@ -105,6 +105,9 @@ class Registry {
     std::string tls_key;
     std::string creds;              // USER:PASS for pushing the fixtures (with htpasswd)
     std::vector<std::string> tags;  // fixture tags to push; empty: all
+    // A network namespace (a path such as /run/netns/NAME) to run the registry in, so that a
+    // daemon in that namespace reaches it on its 127.0.0.1; "" = the caller's namespace.
+    std::string netns;
   };
   static std::unique_ptr<Registry> Start();
   static std::unique_ptr<Registry> Start(const Options& options);
@@ -116,9 +119,11 @@ class Registry {
   bool Push(const std::string& layout);
 
  private:
-  Registry(fs::TempDir dir, std::string addr) : dir_(std::move(dir)), addr_(std::move(addr)) {}
+  Registry(fs::TempDir dir, std::string addr, std::string netns)
+      : dir_(std::move(dir)), addr_(std::move(addr)), netns_(std::move(netns)) {}
   fs::TempDir dir_;
   std::string addr_;
+  std::string netns_;
 };
 
 // tests/fixtures/regproxy.py (python3) on 127.0.0.1, a random port, in front of the registry
@@ -143,6 +148,10 @@ class Daemon {
   struct Options {
     std::string extra_config;  // appended to the generated config.toml
     std::vector<std::string> extra_args;
+    // A network namespace (a path such as /run/netns/NAME) berthd runs in (as `nsenter --net`
+    // would start it: only its network namespace differs), so CNI bridges and iptables rules
+    // stay there; "" = the caller's namespace.
+    std::string netns;
   };
   // A fresh temp dir holding root/, state/, config.toml and berthd.log; nothing started.
   static std::unique_ptr<Daemon> Create(Options options);

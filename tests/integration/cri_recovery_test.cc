@@ -1,0 +1,174 @@
+// CRI integration with its own berthd: a configured sandbox_image (the `pause` fixture, pulled
+// from the registry by RunPodSandbox), and restart recovery — berthd killed with SIGKILL while two
+// pods run, one container exiting while it is down; the restarted berthd lists every sandbox and
+// container with its state, exit and IP, keeps logging, serves exec and start, stops and removes
+// them, and nothing is leaked.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "cri_fixture.h"
+
+namespace berth::testing {
+namespace {
+
+namespace v1 = ::runtime::v1;
+
+class CriRecoveryIT : public CriTest {
+ protected:
+  CriEnvOptions Options() override {
+    return {.sandbox_image_tag = "pause",
+            .cni_from_template = false,
+            .registry_tags = {"busybox", "pause"},
+            .pull_tags = {"busybox"}};
+  }
+  v1::Image ImageStatus(const std::string& ref, bool* found) {
+    v1::ImageStatusRequest req;
+    req.mutable_image()->set_image(ref);
+    v1::ImageStatusResponse resp;
+    auto st = Img().ImageStatus(Ctx().get(), req, &resp);
+    EXPECT_TRUE(st.ok()) << Describe(st);
+    *found = resp.has_image();
+    return resp.image();
+  }
+};
+
+TEST_F(CriRecoveryIT, ConfiguredSandboxImageIsPulledFromTheRegistry) {
+  const std::string pause = E().Image("pause");
+  // Not there before the first pod (no pod uses it now, so removing it is allowed).
+  v1::RemoveImageRequest rm;
+  rm.mutable_image()->set_image(pause);
+  v1::RemoveImageResponse rm_resp;
+  ASSERT_TRUE(Img().RemoveImage(Ctx().get(), rm, &rm_resp).ok());
+  bool found = true;
+  ImageStatus(pause, &found);
+  ASSERT_FALSE(found);
+
+  auto cfg = PodConfig("pulled-pause");
+  const std::string pod = RunPod(cfg);
+  ASSERT_FALSE(pod.empty());
+  auto image = ImageStatus(pause, &found);
+  ASSERT_TRUE(found) << "RunPodSandbox did not pull the sandbox image";
+  EXPECT_EQ(image.uid().value(), 65534);
+  std::map<std::string, std::string> info;
+  PodStatus(pod, &info);
+  auto j = VerboseInfo(info);
+  EXPECT_EQ(j.value("image", ""), pause);
+  const int pid = j.value("pid", 0);
+  ASSERT_GT(pid, 0);
+  // The image's entrypoint and cmd (once `runc init` has exec'd it), as its USER.
+  const std::string sleep_cmdline(
+      "/bin/sleep\0"
+      "2147483647\0",
+      22);
+  const std::string proc = "/proc/" + std::to_string(pid);
+  EXPECT_TRUE(Eventually([&] { return ReadText(proc + "/cmdline") == sleep_cmdline; }))
+      << ReadText(proc + "/cmdline");
+  EXPECT_NE(ReadText(proc + "/status").find("Uid:\t65534\t"), std::string::npos);
+  const std::string c =
+      RunContainer(pod, cfg, ContainerConfig("worker", "busybox", {"sleep", "3600"}));
+  ASSERT_FALSE(c.empty());
+  EXPECT_EQ(Sh(c, "cat /proc/1/cmdline"), sleep_cmdline);
+}
+
+TEST_F(CriRecoveryIT, Kill9WhilePodsRunThenRecoverStopAndRemove) {
+  const std::string loop = "echo ready; while :; do sleep 0.1; done";
+  auto pa_cfg = PodConfig("recover-a");
+  auto pb_cfg = PodConfig("recover-b");
+  const std::string pa = RunPod(pa_cfg);
+  const std::string pb = RunPod(pb_cfg);
+  ASSERT_FALSE(pa.empty() || pb.empty());
+  // a1 logs a line every 0.1 s; a2 exits 5 on SIGTERM (sent while berthd is down); b1 sleeps;
+  // b2 is only created.
+  auto a1_cfg =
+      ContainerConfig("logger", "busybox",
+                      {"sh", "-c", "i=0; while :; do echo tick-$i; i=$((i+1)); sleep 0.1; done"});
+  auto a2_cfg = ContainerConfig("exits", "busybox", {"sh", "-c", "trap 'exit 5' TERM; " + loop});
+  auto b1_cfg = ContainerConfig("sleeper", "busybox", {"sleep", "3600"});
+  auto b2_cfg = ContainerConfig("created", "busybox", {"sh", "-c", "echo started-later; " + loop});
+  const std::string a1 = RunContainer(pa, pa_cfg, a1_cfg);
+  const std::string a2 = RunContainer(pa, pa_cfg, a2_cfg);
+  const std::string b1 = RunContainer(pb, pb_cfg, b1_cfg);
+  const std::string b2 = CreateContainer(pb, pb_cfg, b2_cfg);
+  ASSERT_FALSE(a1.empty() || a2.empty() || b1.empty() || b2.empty());
+  ASSERT_TRUE(Eventually(
+      [&] { return ReadText(LogPath(pa_cfg, a2_cfg)).find("ready") != std::string::npos; }));
+  const std::string ip_a = PodStatus(pa).network().ip();
+  const std::string ip_b = PodStatus(pb).network().ip();
+  const int a1_pid = ContainerPid(a1);
+  const int a2_pid = ContainerPid(a2);
+  const int b1_pid = ContainerPid(b1);
+  ASSERT_GT(a1_pid, 0);
+  ASSERT_GT(a2_pid, 0);
+  const auto a1_started = ContainerStatus(a1).started_at();
+
+  E().Kill9();
+  ASSERT_EQ(::kill(a2_pid, SIGTERM), 0);
+  ASSERT_TRUE(Eventually([&] { return !ProcessAlive(a2_pid); }));
+  ASSERT_TRUE(E().Restart()) << E().D().Log();
+
+  // Every sandbox, READY with its IP.
+  v1::ListPodSandboxResponse pods;
+  ASSERT_TRUE(Rt().ListPodSandbox(Ctx().get(), {}, &pods).ok());
+  EXPECT_EQ(pods.items_size(), 2);
+  auto sa = PodStatus(pa);
+  auto sb = PodStatus(pb);
+  EXPECT_EQ(sa.state(), v1::SANDBOX_READY);
+  EXPECT_EQ(sb.state(), v1::SANDBOX_READY);
+  EXPECT_EQ(sa.network().ip(), ip_a);
+  EXPECT_EQ(sb.network().ip(), ip_b);
+  // Every container, with its state; the exit while berthd was down included.
+  v1::ListContainersResponse ctrs;
+  ASSERT_TRUE(Rt().ListContainers(Ctx().get(), {}, &ctrs).ok());
+  EXPECT_EQ(ctrs.containers_size(), 4);
+  auto s1 = ContainerStatus(a1);
+  EXPECT_EQ(s1.state(), v1::CONTAINER_RUNNING);
+  EXPECT_EQ(s1.started_at(), a1_started);
+  EXPECT_EQ(ContainerPid(a1), a1_pid);
+  auto s2 = ContainerStatus(a2);
+  EXPECT_EQ(s2.state(), v1::CONTAINER_EXITED);
+  EXPECT_EQ(s2.exit_code(), 5);
+  EXPECT_EQ(s2.reason(), "Error");
+  EXPECT_GT(s2.finished_at(), 0);
+  EXPECT_EQ(ContainerStatus(b1).state(), v1::CONTAINER_RUNNING);
+  EXPECT_EQ(ContainerPid(b1), b1_pid);
+  EXPECT_EQ(ContainerStatus(b2).state(), v1::CONTAINER_CREATED);
+  // Names stay reserved.
+  std::string dup;
+  EXPECT_FALSE(TryRunPod(pa_cfg, &dup).ok()) << "a second pod took a recovered pod's name";
+
+  // The running container's output still reaches its log.
+  const std::string log = LogPath(pa_cfg, a1_cfg);
+  const size_t before = Lines(ReadText(log)).size();
+  EXPECT_TRUE(Eventually([&] { return Lines(ReadText(log)).size() >= before + 5; }))
+      << "no log line after the restart";
+  // Exec, start, stats and the pod's network still work.
+  EXPECT_EQ(Sh(b1, "echo alive"), "alive\n");
+  auto st = StartContainer(b2);
+  ASSERT_TRUE(st.ok()) << Describe(st);
+  EXPECT_TRUE(Eventually([&] {
+    return ReadText(LogPath(pb_cfg, b2_cfg)).find("started-later") != std::string::npos;
+  }));
+  v1::ContainerStatsRequest creq;
+  creq.set_container_id(a1);
+  v1::ContainerStatsResponse cresp;
+  st = Rt().ContainerStats(Ctx().get(), creq, &cresp);
+  EXPECT_TRUE(st.ok()) << Describe(st);
+  // Pod to pod: b's address answers (a refused connection, not a timeout).
+  auto r = ExecSync(a1, {"wget", "-q", "-O", "/dev/null", "http://" + ip_b + ":1/"});
+  EXPECT_NE(r.stderr().find("refused"), std::string::npos) << r.stderr();
+  bool found = false;
+  ImageStatus(E().Image("busybox"), &found);
+  EXPECT_TRUE(found);
+
+  // Stop and remove through the restarted berthd; TearDown then checks that nothing leaked
+  // (netns, IP allocations, mounts, shims, runc state, cgroups).
+  RemovePod(pa);
+  RemovePod(pb);
+  EXPECT_FALSE(ProcessAlive(a1_pid));
+  EXPECT_FALSE(ProcessAlive(b1_pid));
+}
+
+}  // namespace
+}  // namespace berth::testing
