@@ -118,26 +118,33 @@ std::vector<ImageView> Service::AllImages() {
   return out;
 }
 
+// containerd's localResolve: a full image ID; else a reference to a record; else a unique
+// prefix of an image ID, with or without "sha256:" (its digest set: a prefix matching several
+// images is an error, not one of them).
 Result<ImageView> Service::ResolveImage(const std::string& ref) {
   auto all = AllImages();
-  // An image ID, "sha256:<hex>" or its hex, whole or a unique prefix.
   std::string hex = ref.starts_with("sha256:") ? ref.substr(7) : ref;
-  if (!hex.empty() && hex.size() <= 64 && IsHex(hex)) {
+  const bool id_like = !hex.empty() && hex.size() <= 64 && IsHex(hex);
+  if (id_like && ref.starts_with("sha256:") && hex.size() == 64) {
+    for (const auto& v : all) {
+      if (v.id == ref) return v;
+    }
+    return NotFound(fmt::format("image {:?} not found", ref));
+  }
+  if (auto named = reference::ParseNormalized(ref); named) {
+    const std::string name = named->String();
+    for (const auto& v : all) {
+      if (std::find(v.records.begin(), v.records.end(), name) != v.records.end()) return v;
+    }
+  }
+  if (id_like) {
     const ImageView* found = nullptr;
     for (const auto& v : all) {
-      if (v.id.substr(7).starts_with(hex)) {
-        if (found != nullptr && hex.size() < 64) break;
-        found = &v;
-      }
+      if (!v.id.substr(7).starts_with(hex)) continue;
+      if (found != nullptr) return Unknown("ambiguous digest string");
+      found = &v;
     }
     if (found != nullptr) return *found;
-    if (ref.starts_with("sha256:")) return NotFound(fmt::format("image {:?} not found", ref));
-  }
-  auto named = reference::ParseNormalized(ref);
-  if (!named) return NotFound(fmt::format("image {:?} not found", ref));
-  const std::string name = named->String();
-  for (const auto& v : all) {
-    if (std::find(v.records.begin(), v.records.end(), name) != v.records.end()) return v;
   }
   return NotFound(fmt::format("image {:?} not found", ref));
 }
@@ -229,7 +236,8 @@ Status Service::GetImageStatus(const v1::ImageStatusRequest& req, v1::ImageStatu
   auto image = ResolveImage(req.image().image());
   if (!image) {
     if (image.error().Is(Errc::kNotFound)) return Ok();  // empty response, no error
-    return std::move(image).error();
+    return std::move(image).error().Wrap(
+        fmt::format("can not resolve {:?} locally", req.image().image()));
   }
   ToCri(*image, resp->mutable_image());
   if (req.verbose()) {
@@ -245,7 +253,8 @@ Status Service::RemoveImage(const v1::RemoveImageRequest& req) {
   auto image = ResolveImage(req.image().image());
   if (!image) {
     if (image.error().Is(Errc::kNotFound)) return Ok();
-    return std::move(image).error();
+    return std::move(image).error().Wrap(
+        fmt::format("can not resolve {:?} locally", req.image().image()));
   }
   for (const auto& name : image->records) {
     auto st = options_.images->Delete(Ctx(), name);
