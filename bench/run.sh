@@ -4,7 +4,7 @@
 #   bench/run.sh [--rounds N] [--count N] [--warmup N] [--settle SECONDS] [--no-build]
 #                [--list] [scenario...]
 #
-# Each scenario runs N rounds (5; 3 for the heavy pull, berth_pull and many, unless --rounds is given);
+# Each scenario runs N rounds (5; 3 for the heavy pull, berth_pull, many and cri_*, unless --rounds is given);
 # in every round it runs once against berthd, then once
 # against containerd, so slow drifts of the machine hit both alike. Every figure is the
 # median over the rounds. stdout gets two "#" header lines and one line per figure:
@@ -52,6 +52,22 @@ BUSYBOX_REF=docker.io/berth/busybox:latest
 RUN_N=${BENCH_RUN_N:-20}                # ctr run --rm per round (run)
 MANY_N=${BENCH_MANY_N:-50}              # detached containers (many)
 CONC_N=${BENCH_CONC_N:-20}              # concurrent starts (concurrent)
+
+# The CRI scenarios (cri_*): both daemons with their CRI plugin on, each in a network namespace of
+# its own (cri_daemon), driven by bench_cri; pods run busybox, sandboxes berth-pause.
+CRI_TOOL=${BENCH_CRI_TOOL:-$(dirname -- "$TOOL")/bench_cri}
+CRI_PODS=${BENCH_CRI_PODS:-10}          # pods per round (cri_pod_start, cri_pod_memory)
+CRI_CONC_N=${BENCH_CRI_CONC_N:-100}     # pods started at once (cri_concurrent)
+CNI_BIN=${BENCH_CNI_BIN:-/usr/lib/cni}  # Debian's containernetworking-plugins
+PAUSE_BIN=${BERTH_PAUSE:-$(dirname -- "$BERTHD")/berth-pause}
+CRI_PAUSE_REF=docker.io/berth/bench-pause:latest   # the pause image built by pause_archive
+CRI_ON=0                                # a CRI scenario's daemon_start (set local by cri_daemon)
+CRI_SANDBOX_IMAGE=""                    # its sandbox_image
+CRI_TAG="" CRI_OUT=""
+# BENCH_STATE_TMPFS=1: every daemon's state dir (bundles, shim sockets and files, pod netns) on a
+# tmpfs of its own, as /run/containerd and /run/berth are on a real node; default: on the temp
+# dir's filesystem like the root (where an fsync costs a journal commit).
+STATE_TMPFS=${BENCH_STATE_TMPFS:-0}
 
 IMPLS=(berth containerd)  # the order within a round
 ROUNDS=5
@@ -490,6 +506,409 @@ scenario_concurrent() {
 }
 register concurrent "$CONC_N concurrent ctr run -d of busybox on a fresh daemon: wall time until all are started (s)"
 
+# (9) Kubernetes CRI (runtime.v1), both daemons with their CRI plugin on, driven by the same
+#     client (bench_cri, one gRPC connection, like the kubelet). A pod here is RunPodSandbox +
+#     CreateContainer + StartContainer of one busybox `sleep` container. Each daemon runs in a
+#     network namespace of its own (the CNI bridge and the pods' veths live there; the host's
+#     network is never touched), with its own CNI config, bridge and pod subnet; see
+#     cri_daemon. berthd is measured twice per round: with the same pause image as containerd
+#     (sandbox_image = the bench's pause image, whose /pause is berth-pause: the apples-to-apples
+#     rows) and with sandbox_image = "" (berth's built-in pause, no image: the *_builtin rows,
+#     whose containerd= column repeats containerd's same measurement).
+#
+#     cri_pod_start: on a fresh daemon, one untimed warm-up pod (started, then removed), then
+#     $CRI_PODS pods one after another, each left running; every pod is a sample of
+#       pod_start_ms          the three calls together (issue 11's figure), and of each call:
+#       pod_runp_ms, pod_create_ms, pod_startc_ms.
+CRI_FIGS_START=(pod_start_ms pod_runp_ms pod_create_ms pod_startc_ms)
+scenario_cri_pod_start() {
+  local impl=$1 round=$2 variant
+  for variant in $(cri_variants "$impl"); do
+    local suffix=${variant#image}
+    cri_figs "$impl" "$suffix" "${CRI_FIGS_START[@]}"
+    failed_before "cri_pod_start$suffix" "$impl" "${CF[@]}" && continue
+    if ! cri_daemon "$impl" "$variant" || ! cri_pods warm 1 || ! cri_tool rmpods rmpods; then
+      fail "cri_pod_start$suffix" "$impl" "$round" "$CTR_ERR" "${CF[@]}"
+    elif ! cri_pods "p$round" "$CRI_PODS"; then
+      fail "cri_pod_start$suffix" "$impl" "$round" "$CTR_ERR" "${CF[@]}"
+    else
+      cri_sample_pods "$impl" "$suffix" pod_start_ms total_ms pod_runp_ms runp_ms \
+        pod_create_ms create_ms pod_startc_ms start_ms
+    fi
+    cri_stop "$impl"
+  done
+}
+register cri_pod_start "CRI pod start (RunPodSandbox + CreateContainer + StartContainer of one container), $CRI_PODS pods one by one on a fresh daemon, every pod a sample (ms); berth with containerd's pause image and with its built-in pause (_builtin)" 3
+
+#     cri_pod_memory: $CRI_PODS pods started (untimed) on a fresh daemon; after --settle s, the
+#     supervision memory per running pod: PSS (/proc/PID/smaps_rollup) of the daemon's shims plus
+#     the pods' sandbox (pause) processes, / $CRI_PODS; the containers' own processes (sleep)
+#     are not counted. Also each part alone, the shim count and the daemon's VmRSS/PSS before
+#     the pods (ready, images imported) and with them.
+CRI_FIGS_MEM=(pod_mem_pss_kib pod_shim_pss_kib pod_pause_pss_kib pod_shim_rss_kib pod_shims
+  cri_daemon_rss_0_mib "cri_daemon_rss_${CRI_PODS}_mib" "cri_daemon_pss_${CRI_PODS}_mib")
+scenario_cri_pod_memory() {
+  local impl=$1 round=$2 variant rss0
+  for variant in $(cri_variants "$impl"); do
+    local suffix=${variant#image}
+    cri_figs "$impl" "$suffix" "${CRI_FIGS_MEM[@]}"
+    failed_before "cri_pod_memory$suffix" "$impl" "${CF[@]}" && continue
+    if ! cri_daemon "$impl" "$variant"; then
+      fail "cri_pod_memory$suffix" "$impl" "$round" "$CTR_ERR" "${CF[@]}"
+      cri_stop "$impl"
+      continue
+    fi
+    waitable /dev/null sleep "$SETTLE"
+    rss0=$(status_field VmRSS "$D_PID")
+    if ! cri_pods "m$round" "$CRI_PODS"; then
+      fail "cri_pod_memory$suffix" "$impl" "$round" "$CTR_ERR" "${CF[@]}"
+    else
+      waitable /dev/null sleep "$SETTLE"
+      shim_memory
+      pause_memory
+      if ((SHIM_COUNT == 0 || PAUSE_COUNT != CRI_PODS)); then
+        fail "cri_pod_memory$suffix" "$impl" "$round" "$SHIM_COUNT shim processes (cmdline with -address $D_SOCK) and $PAUSE_COUNT sandbox processes (in the sandboxes' cgroups) for $CRI_PODS pods" \
+          "${CF[@]}"
+      else
+        log "  $impl${suffix}: $SHIM_COUNT shims (PSS $SHIM_PSS_KB KiB), $PAUSE_COUNT sandbox processes (PSS $PAUSE_PSS_KB KiB) for $CRI_PODS pods"
+        cri_sample "$suffix" pod_mem_pss_kib "$impl" "$(awk -v a="$SHIM_PSS_KB" -v b="$PAUSE_PSS_KB" -v n="$CRI_PODS" 'BEGIN {printf "%.0f", (a + b) / n}')"
+        cri_sample "$suffix" pod_shim_pss_kib "$impl" "$(awk -v k="$SHIM_PSS_KB" -v n="$CRI_PODS" 'BEGIN {printf "%.0f", k / n}')"
+        cri_sample "$suffix" pod_pause_pss_kib "$impl" "$(awk -v k="$PAUSE_PSS_KB" -v n="$CRI_PODS" 'BEGIN {printf "%.0f", k / n}')"
+        cri_sample "$suffix" pod_shim_rss_kib "$impl" "$(awk -v k="$SHIM_RSS_KB" -v n="$CRI_PODS" 'BEGIN {printf "%.0f", k / n}')"
+        cri_sample "$suffix" pod_shims "$impl" "$SHIM_COUNT"
+        cri_sample "$suffix" cri_daemon_rss_0_mib "$impl" "$(awk -v k="$rss0" 'BEGIN {printf "%.1f", k / 1024}')"
+        cri_sample "$suffix" "cri_daemon_rss_${CRI_PODS}_mib" "$impl" "$(awk -v k="$(status_field VmRSS "$D_PID")" 'BEGIN {printf "%.1f", k / 1024}')"
+        cri_sample "$suffix" "cri_daemon_pss_${CRI_PODS}_mib" "$impl" "$(awk '$1 == "Pss:" {printf "%.1f", $2 / 1024}' "/proc/$D_PID/smaps_rollup")"
+      fi
+    fi
+    cri_stop "$impl"
+  done
+}
+register cri_pod_memory "CRI supervision memory per running pod: PSS of shims + sandbox (pause) processes / $CRI_PODS pods (KiB), shim count, daemon VmRSS/PSS (MiB); berth with containerd's pause image and with its built-in pause (_builtin)" 3
+
+#     cri_concurrent: $CRI_CONC_N pods started at the same moment (bench_cri --concurrent: one
+#     thread per pod, all released together, one connection) on a fresh daemon:
+#       cri_conc${N}_s        wall time from the release until the last pod's StartContainer
+#                             returned (n/a for that round when any pod failed; the reason is
+#                             the first error);
+#       cri_conc${N}_ok       how many of them succeeded (every round, failures included);
+#       cri_conc${N}_p50_ms, cri_conc${N}_max_ms  one pod's three calls, median and slowest;
+#       cri_conc_daemon_rss_mib  the daemon's VmRSS with the pods running.
+scenario_cri_concurrent() {
+  local impl=$1 round=$2 variant out ok err f
+  local figs=("cri_conc${CRI_CONC_N}_s" "cri_conc${CRI_CONC_N}_ok" "cri_conc${CRI_CONC_N}_p50_ms" "cri_conc${CRI_CONC_N}_max_ms" cri_conc_daemon_rss_mib)
+  for variant in $(cri_variants "$impl"); do
+    local suffix=${variant#image}
+    cri_figs "$impl" "$suffix" "${figs[@]}"
+    failed_before "cri_concurrent$suffix" "$impl" "${CF[@]}" && continue
+    if ! cri_daemon "$impl" "$variant"; then
+      fail "cri_concurrent$suffix" "$impl" "$round" "$CTR_ERR" "${CF[@]}"
+      cri_stop "$impl"
+      continue
+    fi
+    cri_pods "c$round" "$CRI_CONC_N" --concurrent || true
+    out=$(tail -n 1 "$D_DIR/cri-c$round.out" 2>/dev/null || true)
+    ok=$(field ok "$out")
+    if [[ -z $ok ]]; then
+      fail "cri_concurrent$suffix" "$impl" "$round" "$CTR_ERR" "${CF[@]}"
+    else
+      log "  $impl${suffix}: $out"
+      cri_sample "$suffix" "cri_conc${CRI_CONC_N}_ok" "$impl" "$ok"
+      if ((ok == CRI_CONC_N)); then
+        cri_sample "$suffix" "cri_conc${CRI_CONC_N}_s" "$impl" "$(awk -v m="$(field wall_ms "$out")" 'BEGIN {printf "%.2f", m / 1000}')"
+      else
+        err=$(grep -m1 'ok=0' "$D_DIR/cri-c$round.out" | sed 's/^pod=[0-9]* ok=0 //' | cut -c1-300)
+        log "  $impl${suffix} round $round: $((CRI_CONC_N - ok)) of $CRI_CONC_N pods failed, e.g. $err"
+        cri_figs "$impl" "$suffix" "cri_conc${CRI_CONC_N}_s"
+        for f in "${CF[@]}"; do
+          sample_na "$f" "$impl" "$((CRI_CONC_N - ok)) of $CRI_CONC_N pods failed, e.g. $err"
+        done
+      fi
+      cri_sample "$suffix" "cri_conc${CRI_CONC_N}_p50_ms" "$impl" "$(cri_pod_stat total_ms 50 "$D_DIR/cri-c$round.out")"
+      cri_sample "$suffix" "cri_conc${CRI_CONC_N}_max_ms" "$impl" "$(cri_pod_stat total_ms 100 "$D_DIR/cri-c$round.out")"
+      cri_sample "$suffix" cri_conc_daemon_rss_mib "$impl" "$(awk -v k="$(status_field VmRSS "$D_PID")" 'BEGIN {printf "%.1f", k / 1024}')"
+    fi
+    cri_stop "$impl"
+  done
+}
+register cri_concurrent "CRI: $CRI_CONC_N pods (RunPodSandbox + CreateContainer + StartContainer) started at once on a fresh daemon: wall time (s), how many succeeded, per-pod p50/max (ms), daemon VmRSS (MiB)" 3
+
+# ----------------------------------------------------- CRI scenario helpers
+
+# cri_variants IMPL: the sandbox variants measured for IMPL: "image" (sandbox_image = the
+# bench's pause image) for both, and "image_builtin" (sandbox_image = "") for berthd.
+cri_variants() { if [[ $1 == berth ]]; then echo image image_builtin; else echo image; fi; }
+
+# cri_figs IMPL SUFFIX FIGURE...: CF = the figure names of a variant (SUFFIX "" or "_builtin");
+# for containerd also the _builtin names, whose containerd= column repeats its one measurement.
+CF=()
+cri_figs() {
+  local impl=$1 s=$2 f
+  shift 2
+  CF=()
+  for f; do
+    CF+=("$f$s")
+    [[ $impl != containerd ]] || CF+=("${f}_builtin")
+  done
+}
+
+# cri_sample SUFFIX FIGURE IMPL VALUE: sample FIGURE (+SUFFIX); containerd has no built-in
+# variant, so its values also go into the _builtin row, as the figure berth's is compared with.
+cri_sample() {
+  local s=$1 fig=$2 impl=$3 v=$4
+  sample "$fig$s" "$impl" "$v"
+  if [[ $impl == containerd && -z $s ]]; then sample "${fig}_builtin" "$impl" "$v"; fi
+}
+
+# cri_sample_pods IMPL SUFFIX FIGURE FIELD...: every "pod=.. ok=1" line of the last cri_pods is a
+# sample of each FIGURE, from its FIELD.
+cri_sample_pods() {
+  local impl=$1 s=$2 fig fld v
+  shift 2
+  while (($#)); do
+    fig=$1 fld=$2
+    shift 2
+    while read -r v; do
+      cri_sample "$s" "$fig" "$impl" "$v"
+    done < <(awk -v k="$fld" '$2 == "ok=1" {for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2)}' "$CRI_OUT")
+  done
+}
+
+# cri_pod_stat FIELD PERCENT FILE: the nearest-rank PERCENT percentile of FIELD over the
+# successful pods in FILE (bench_cri pods output).
+cri_pod_stat() {
+  awk -v k="$1" '$2 == "ok=1" {for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2)}' "$3" \
+    | sort -g | awk -v p="$2" '{v[NR] = $1} END {if (NR == 0) {print "n/a"; exit} r = int((p * NR + 99) / 100); if (r < 1) r = 1; print v[r]}'
+}
+
+# cri_tool LABEL ARGS...: bench_cri against the current daemon, output in $D_DIR/cri-LABEL.out;
+# CTR_ERR (and status 1) when it fails.
+cri_tool() {
+  local label=$1 rc=0 pid
+  shift
+  CTR_ERR=""
+  CRI_OUT=$D_DIR/cri-$label.out
+  # Spawned as waitable does, with its stderr redirected in the child only (a redirection of
+  # the waiting shell's would also catch the exit trap's report when Ctrl-C lands meanwhile).
+  timeout -k 5 "$CTR_TIMEOUT" "$CRI_TOOL" --address "$D_SOCK" "$@" >"$CRI_OUT" 2>"$D_DIR/cri-$label.err" </dev/null &
+  pid=$!
+  HELPERS[$pid]=1
+  wait "$pid" || rc=$?
+  unset "HELPERS[$pid]"
+  if ((rc != 0)); then
+    CTR_ERR="bench_cri $1 exited $rc: $(grep -m1 -E 'ok=0|error=' "$CRI_OUT" 2>/dev/null | cut -c1-300)$(last_line "$D_DIR/cri-$label.err")"
+  fi
+  return "$rc"
+}
+
+# cri_pods LABEL N [--concurrent]: start N pods named LABEL-1.. on the current CRI daemon.
+cri_pods() {
+  local label=$1 n=$2
+  shift 2
+  cri_tool "$label" pods --count "$n" --image "$BUSYBOX_REF" --cgroup-parent "/$CRI_TAG" \
+    --log-dir "$D_DIR/pods" --namespace "$CRI_TAG" --name "$label" --timeout-s "$CTR_TIMEOUT" "$@"
+}
+
+# cri_daemon IMPL VARIANT: a fresh daemon of IMPL with its CRI plugin on (sandbox_image = the
+# bench's pause image, or "" for VARIANT image_builtin), in a network namespace of its own,
+# with busybox and the pause image imported into k8s.io and both known to its CRI, Status
+# ready. Sets CRI_TAG (this daemon's netns, CNI network, cgroup parent and pod namespace name).
+cri_daemon() {
+  local impl=$1 variant=$2
+  local CRI_ON=1 CRI_SANDBOX_IMAGE=$CRI_PAUSE_REF
+  [[ $variant == image_builtin ]] && CRI_SANDBOX_IMAGE=""
+  fixtures_up
+  pause_archive
+  daemon_start "$impl"
+  local CTR_NS=k8s.io CTR_DEBUG=""
+  ctr_run import images import "$FIXTURES/busybox-oci.tar" || return 1
+  ctr_run import-pause images import "$PAUSE_ARCHIVE" || return 1
+  cri_tool ready ready --image "$BUSYBOX_REF" --image "$CRI_PAUSE_REF" --timeout-ms 60000 || return 1
+}
+
+# cri_stop IMPL: remove every pod of the current CRI daemon through its CRI (their containers
+# go with them), stop the daemon and its netns; then remove by PID and path whatever was left:
+# shims, pod processes, runc state, cgroups, CNI cache entries (cri_leftovers).
+cri_stop() {
+  local impl=$1 pid n=0 t0
+  if alive "$D_PID"; then
+    t0=$EPOCHREALTIME
+    if cri_tool rmpods rmpods --parallel 4 --timeout-s "$CTR_TIMEOUT"; then
+      log "  $impl: $(cat "$CRI_OUT") in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}') s"
+    else
+      log "  $impl: removing the pods failed: $CTR_ERR"
+    fi
+  fi
+  for pid in $(shim_pids); do
+    n=$((n + 1))
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  ((n == 0)) || log "  warning: $impl left $n shim processes after its pods were removed; killed them"
+  log_errors "$impl"
+  daemon_stop "$D_PID"
+  cri_leftovers "$CRI_TAG" "$impl"
+}
+
+# cri_leftovers TAG [IMPL]: after the daemon of TAG has stopped, kill the processes still in its
+# pods' cgroups (/sys/fs/cgroup/*/TAG/*), delete runc state of those ids that a killed shim left,
+# remove the cgroups and containerd's CNI cache entries of its pods (/var/lib/cni/results:
+# containerd 1.6 has no setting for it; berthd's cache is in the daemon's dir). Each leftover is
+# reported.
+cri_leftovers() {
+  local tag=$1 impl=${2:-} f d pid id n=0
+  local -a pod_ids=()
+  local -A seen=()
+  [[ -n $tag ]] || return 0
+  for f in /sys/fs/cgroup/*/"$tag"/*/cgroup.procs; do
+    [[ -f $f ]] || continue
+    d=${f%/cgroup.procs}
+    id=${d##*/}
+    [[ -n ${seen[$id]:-} ]] || { seen[$id]=1; pod_ids+=("$id"); }
+    while read -r pid; do kill -KILL "$pid" 2>/dev/null && n=$((n + 1)); done <"$f"
+  done
+  ((n == 0)) || log "  warning: killed $n pod processes left in /sys/fs/cgroup/*/$tag ($impl)"
+  for id in "${pod_ids[@]}"; do
+    for d in /run/containerd/runc/k8s.io /run/berth/runc/k8s.io; do
+      [[ ! -d $d/$id ]] || runc --root "$d" delete --force "$id" >/dev/null 2>&1 || true
+    done
+  done
+  ((${#pod_ids[@]} == 0)) || log "  warning: ${#pod_ids[@]} pod cgroups were left under /sys/fs/cgroup/*/$tag ($impl); removing them"
+  for d in /sys/fs/cgroup/*/"$tag"; do
+    [[ -d $d ]] || continue
+    for ((n = 0; n < 50; n++)); do
+      find "$d" -depth -type d -exec rmdir -- {} + 2>/dev/null
+      [[ -d $d ]] || break
+      sleep 0.1
+    done
+    [[ -d $d ]] && log "  warning: cannot remove cgroup $d"
+  done
+  for d in /run/containerd/runc/k8s.io /run/berth/runc/k8s.io; do
+    rmdir -- "$d" 2>/dev/null || true   # only when empty: other runtimes' k8s.io pods may be there
+  done
+  if [[ -d /var/lib/cni/results ]]; then
+    rm -f -- /var/lib/cni/results/"$tag"-*
+    { grep -lsF -- "$tag" /var/lib/cni/results/cni-loopback-* || true; } | while read -r f; do rm -f -- "$f"; done
+  fi
+  unset "CRI_TAGS[$tag]"
+  return 0
+}
+
+# cni_dirs_restore: containerd 1.6 creates /var/lib/cni/results for its CNI cache; when the run
+# found no /var/lib/cni, the (empty) directories it left are removed again.
+CNI_DIR_EXISTED=1
+[[ -e /var/lib/cni ]] || CNI_DIR_EXISTED=0
+cni_dirs_restore() {
+  ((CNI_DIR_EXISTED)) && return 0
+  rmdir -- /var/lib/cni/results /var/lib/cni 2>/dev/null
+  return 0
+}
+
+# cri_netns_up IMPL DIR: the network namespace and CNI config of a new CRI daemon: netns
+# /run/netns/$CRI_TAG (lo up), DIR/cni/net.d/10-bench.conflist (bridge + host-local on a private
+# /16 that exists only in that netns), host-local's dataDir DIR/cni/ipam.
+declare -A CRI_TAGS=()    # tag -> 1 while its netns/cgroups may exist
+CRI_SEQ=0
+cri_netns_up() {
+  local impl=$1 dir=$2
+  CRI_SEQ=$((CRI_SEQ + 1))
+  CRI_TAG="berth-bench-$$-$CRI_SEQ"
+  CRI_TAGS[$CRI_TAG]=1
+  ip netns add "$CRI_TAG" || return 1
+  ip -n "$CRI_TAG" link set lo up || return 1
+  mkdir -p "$dir/cni/net.d" "$dir/cni/ipam" "$dir/cni/cache" "$dir/pods"
+  jq -n --arg name "$CRI_TAG" --arg br "bbr-${impl:0:1}$CRI_SEQ" --arg data "$dir/cni/ipam" \
+    --arg subnet "10.$((200 + CRI_SEQ % 50)).0.0/16" '{
+      cniVersion: "1.0.0", name: $name,
+      plugins: [{type: "bridge", bridge: $br, isGateway: true, ipMasq: false,
+                 ipam: {type: "host-local", ranges: [[{subnet: $subnet}]],
+                        routes: [{dst: "0.0.0.0/0"}], dataDir: $data}}]}' \
+    >"$dir/cni/net.d/10-bench.conflist"
+}
+
+# The CRI section of a daemon's config (when a CRI scenario runs): the same for both, plus
+# berth's private CNI cache (containerd 1.6 always uses /var/lib/cni/results).
+cri_config() {
+  local impl=$1 dir=$2
+  cat <<EOF
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$CRI_SANDBOX_IMAGE"
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "$CNI_BIN"
+    conf_dir = "$dir/cni/net.d"
+EOF
+  [[ $impl != berth ]] || printf '    cache_dir = "%s"\n' "$dir/cni/cache"
+}
+
+# pause_memory: PAUSE_COUNT and PAUSE_PSS_KB over the current daemon's sandbox processes: the
+# processes in the cgroups of the sandboxes bench_cri started (<parent>/<sandbox id>).
+pause_memory() {
+  local id f pid pss ctl
+  PAUSE_COUNT=0 PAUSE_PSS_KB=0
+  for ctl in pids memory cpu,cpuacct; do [[ -d /sys/fs/cgroup/$ctl/$CRI_TAG ]] && break; done
+  while read -r id; do
+    f=/sys/fs/cgroup/$ctl/$CRI_TAG/$id/cgroup.procs
+    [[ -f $f ]] || continue
+    while read -r pid; do
+      pss=$(awk '$1 == "Pss:" {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || true)
+      [[ -n $pss ]] || continue
+      PAUSE_COUNT=$((PAUSE_COUNT + 1))
+      PAUSE_PSS_KB=$((PAUSE_PSS_KB + pss))
+    done <"$f"
+  done < <(awk '$2 == "ok=1" {sub("sandbox=", "", $3); print $3}' "$CRI_OUT")
+}
+
+# pause_archive: once per run, $WORK/pause-oci.tar: an OCI image archive (as `ctr images
+# export` writes one) of $CRI_PAUSE_REF, one layer holding /pause = berth-pause (static),
+# entrypoint ["/pause"]: the sandbox image both daemons get, built offline.
+PAUSE_ARCHIVE=""
+pause_archive() {
+  [[ -z $PAUSE_ARCHIVE ]] || return 0
+  local s=$WORK/pause-oci l=$WORK/pause-layer cfg man diffid ld cd md
+  [[ -x $PAUSE_BIN ]] || die "$PAUSE_BIN is missing (build berth-pause, or point BERTH_PAUSE at it)"
+  rm -rf -- "$s" "$l"
+  mkdir -p "$s/blobs/sha256" "$l"
+  install -m 0755 "$PAUSE_BIN" "$l/pause"
+  tar -C "$l" -cf "$WORK/pause-layer.tar" --format=ustar --owner=0 --group=0 --numeric-owner --mtime=@946684800 pause
+  diffid=sha256:$(sha256sum <"$WORK/pause-layer.tar" | cut -d' ' -f1)
+  gzip -n -c "$WORK/pause-layer.tar" >"$WORK/pause-layer.tar.gz"
+  ld=$(sha256sum <"$WORK/pause-layer.tar.gz" | cut -d' ' -f1)
+  mv "$WORK/pause-layer.tar.gz" "$s/blobs/sha256/$ld"
+  cfg=$(jq -cn --arg d "$diffid" '{architecture: "amd64", os: "linux",
+      config: {Entrypoint: ["/pause"], WorkingDir: "/"},
+      rootfs: {type: "layers", diff_ids: [$d]},
+      history: [{created: "2000-01-01T00:00:00Z", created_by: "berth bench: /pause = berth-pause"}]}')
+  printf '%s' "$cfg" >"$WORK/pause-config.json"
+  cd=$(sha256sum <"$WORK/pause-config.json" | cut -d' ' -f1)
+  mv "$WORK/pause-config.json" "$s/blobs/sha256/$cd"
+  man=$(jq -cn --arg c "sha256:$cd" --argjson cs "${#cfg}" --arg l "sha256:$ld" \
+      --argjson ls "$(stat -c %s "$s/blobs/sha256/$ld")" '{schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: {mediaType: "application/vnd.oci.image.config.v1+json", digest: $c, size: $cs},
+      layers: [{mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: $l, size: $ls}]}')
+  printf '%s' "$man" >"$WORK/pause-manifest.json"
+  md=$(sha256sum <"$WORK/pause-manifest.json" | cut -d' ' -f1)
+  mv "$WORK/pause-manifest.json" "$s/blobs/sha256/$md"
+  printf '{"imageLayoutVersion":"1.0.0"}' >"$s/oci-layout"
+  jq -cn --arg d "sha256:$md" --argjson sz "${#man}" --arg n "$CRI_PAUSE_REF" '{schemaVersion: 2,
+      manifests: [{mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $d, size: $sz,
+                   annotations: {"io.containerd.image.name": $n,
+                                 "org.opencontainers.image.ref.name": ($n | sub("^.*:"; ""))}}]}' \
+    >"$s/index.json"
+  tar -C "$s" -cf "$WORK/pause-oci.tar" --format=ustar --owner=0 --group=0 --numeric-owner \
+    oci-layout index.json blobs
+  rm -rf -- "$s" "$l" "$WORK/pause-layer.tar"
+  PAUSE_ARCHIVE=$WORK/pause-oci.tar
+  log "  pause image $CRI_PAUSE_REF: $PAUSE_ARCHIVE (/pause = $PAUSE_BIN, $(stat -c %s "$PAUSE_BIN") bytes)"
+}
+
 # ----------------------------------------------- container scenario helpers
 
 # cid IMPL ROUND N: a container id unique to this run, implementation, round and N.
@@ -763,6 +1182,7 @@ log_errors() {
 
 WORK=""
 declare -A LIVE=()        # pid -> dir, for every daemon started and not yet stopped
+declare -A NETNS_OF=()    # pid -> network namespace (/run/netns/NAME) of a CRI daemon
 declare -A HELPERS=()     # pid -> 1, for every other child still running
 declare -A SHARED_PID=() SHARED_SOCK=() SHARED_DIR=()   # impl -> warm daemon (shared_daemon)
 
@@ -790,15 +1210,23 @@ daemon_bin() {
 
 # config_IMPL DIR: the daemon's config.toml on stdout, everything under DIR.
 config_berth() {
+  # Outside the CRI scenarios berthd's CRI plugin is off when containerd's is (the default), so
+  # both serve the same set; it would also use the host's CNI paths (/etc/cni, /var/lib/cni).
+  local disabled=""
+  if ((!CRI_ON)) && [[ " $CONTAINERD_DISABLED_PLUGINS " == *" io.containerd.grpc.v1.cri "* ]]; then
+    disabled='disabled_plugins = ["io.containerd.grpc.v1.cri"]'
+  fi
   cat <<EOF
 version = 2
 root = "$1/root"
 state = "$1/state"
+$disabled
 
 [grpc]
   address = "$1/berth.sock"
 EOF
   log_level_config
+  if ((CRI_ON)); then cri_config berth "$1"; fi
 }
 
 # The [debug] table when a scenario sets DAEMON_LOG_LEVEL (same key in both daemons).
@@ -808,7 +1236,11 @@ log_level_config() {
 
 config_containerd() {
   local p list=""
-  for p in $CONTAINERD_DISABLED_PLUGINS; do list+="${list:+, }\"$p\""; done
+  for p in $CONTAINERD_DISABLED_PLUGINS; do
+    # The CRI scenarios need containerd's CRI plugin.
+    ((CRI_ON)) && [[ $p == io.containerd.grpc.v1.cri ]] && continue
+    list+="${list:+, }\"$p\""
+  done
   cat <<EOF
 version = 2
 root = "$1/root"
@@ -826,6 +1258,7 @@ disabled_plugins = [$list]
   path = "$1/opt"
 EOF
   log_level_config
+  if ((CRI_ON)); then cri_config containerd "$1"; fi
 }
 
 sock_of() { echo "$1/$2.sock"; }
@@ -865,8 +1298,19 @@ alive() {
 # own start-up is not counted.
 daemon_start() {
   local impl=$1 bin dir rfd wpid line="" t0 ready
+  local -a wrap=()
   bin=$(daemon_bin "$impl")
   dir=$(mktemp -d "$WORK/$impl.XXXXXX")
+  if ((CRI_ON)); then
+    # A CRI daemon runs in a network namespace of its own (nsenter execs it: same PID).
+    cri_netns_up "$impl" "$dir" || die "$impl: cannot set up network namespace $CRI_TAG"
+    wrap=(nsenter "--net=/run/netns/$CRI_TAG")
+  fi
+  if ((STATE_TMPFS)); then
+    # The daemon's state dir on a tmpfs, as /run is on a real node (unmounted by daemon_stop).
+    mkdir -p "$dir/state"
+    mount -t tmpfs -o mode=0711 berth-bench-state "$dir/state" || die "cannot mount a tmpfs on $dir/state"
+  fi
   "config_$impl" "$dir" >"$dir/config.toml"
   D_DIR=$dir
   D_SOCK=$(sock_of "$dir" "$impl")
@@ -881,9 +1325,10 @@ daemon_start() {
     die "$impl: bench_version_rtt did not start polling"
   fi
   t0=$EPOCHREALTIME
-  "$bin" --config "$dir/config.toml" </dev/null >"$dir/daemon.log" 2>&1 {rfd}<&- &
+  "${wrap[@]}" "$bin" --config "$dir/config.toml" </dev/null >"$dir/daemon.log" 2>&1 {rfd}<&- &
   D_PID=$!
   LIVE[$D_PID]=$dir
+  ((CRI_ON)) && NETNS_OF[$D_PID]=$CRI_TAG
   echo "$D_PID" >"$dir/pid.tmp" && mv "$dir/pid.tmp" "$dir/pid"
   line=""
   read -r -u "$rfd" line || true
@@ -926,6 +1371,10 @@ daemon_stop() {
     unmount_under "$dir"
     rm -rf -- "$dir"
   fi
+  if [[ -n ${NETNS_OF[$pid]:-} ]]; then
+    ip netns delete "${NETNS_OF[$pid]}" || log "  warning: cannot delete network namespace ${NETNS_OF[$pid]}"
+    unset "NETNS_OF[$pid]"
+  fi
 }
 
 # report_mounts DIR: warn about mounts a stopped daemon left at or below DIR (they are
@@ -933,7 +1382,9 @@ daemon_stop() {
 # layers in DIR, say: left alone, as they are not ours to touch).
 report_mounts() {
   local n
-  n=$(awk -v d="$1" '$5 == d || index($5, d "/") == 1' /proc/self/mountinfo | wc -l)
+  # (not counted: the tmpfs of BENCH_STATE_TMPFS=1 on DIR/state, which is the bench's own)
+  n=$(awk -v d="$1" '($5 == d || index($5, d "/") == 1) && !($5 == d "/state" && index($0, " - tmpfs berth-bench-state "))' \
+    /proc/self/mountinfo | wc -l)
   ((n == 0)) || log "  warning: $n mounts left under $1 after the daemon stopped; unmounting them"
   awk -v d="$1" '!($5 == d || index($5, d "/") == 1) && index($0, d "/")' /proc/self/mountinfo \
     | while read -r line; do log "  warning: mount outside $1 refers to it: $line"; done
@@ -968,7 +1419,7 @@ unmount_under() {
 }
 
 cleanup() {
-  local rc=$? pid i
+  local rc=$? pid i t
   trap - EXIT INT TERM
   set +e
   for pid in "${!HELPERS[@]}"; do kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
@@ -998,6 +1449,12 @@ cleanup() {
     rm -rf -- "$WORK"
   fi
   remove_cgroups
+  # CRI scenarios: pod processes, cgroups, runc state, CNI cache entries, then the netns.
+  for t in "${!CRI_TAGS[@]}"; do
+    cri_leftovers "$t" cleanup
+    [[ -e /run/netns/$t ]] && ip netns delete "$t"
+  done
+  cni_dirs_restore
   exit "$rc"
 }
 
@@ -1075,14 +1532,16 @@ usage() {
   cat <<EOF
 usage: bench/run.sh [options] [scenario...]
   --rounds N        rounds per scenario, alternating berth/containerd (default $ROUNDS;
-                    3 for pull, berth_pull and many unless --rounds is given)
+                    3 for pull, berth_pull, many and cri_* unless --rounds is given)
   --count N         timed Version calls per round in version_rtt (default $RTT_COUNT)
   --warmup N        untimed Version calls first (default $RTT_WARMUP)
   --settle SECONDS  idle time before memory is read in idle_rss (default $SETTLE)
   --no-build        do not run the build first
   --list            list the scenarios and exit
 environment: BERTHD=$BERTHD BERTH=$BERTH CONTAINERD=$CONTAINERD CTR=$CTR
-             BENCH_TOOL=$TOOL
+             BENCH_TOOL=$TOOL BENCH_CRI_TOOL=$CRI_TOOL BERTH_PAUSE=$PAUSE_BIN
+             BENCH_CNI_BIN=$CNI_BIN BENCH_CRI_PODS=$CRI_PODS BENCH_CRI_CONC_N=$CRI_CONC_N
+             BENCH_STATE_TMPFS=$STATE_TMPFS
              BENCH_FIXTURES=$FIXTURES BENCH_BIG_MIB=$BIG_MIB BENCH_CTR_TIMEOUT=$CTR_TIMEOUT
              CONTAINERD_DISABLED_PLUGINS="$CONTAINERD_DISABLED_PLUGINS"
 scenarios (default: all, in this order):
@@ -1116,18 +1575,25 @@ done
 [[ $(id -u) == 0 ]] || die "must run as root (containerd and berthd manage mounts and cgroups)"
 
 if ((BUILD)); then
-  log "building (make build, then bench_version_rtt in $BUILD_DIR)"
+  log "building (make build, then bench_version_rtt and bench_cri in $BUILD_DIR)"
   if [[ -f $REPO/Makefile ]]; then
     make -C "$REPO" build PRESET=release >&2 || die "make build failed"
   fi
   if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
     (cd "$REPO" && cmake --preset release >&2) || die "cmake --preset release failed"
   fi
-  cmake --build "$BUILD_DIR" --target bench_version_rtt >&2 || die "building bench_version_rtt failed"
+  cmake --build "$BUILD_DIR" --target bench_version_rtt bench_cri >&2 || die "building bench_version_rtt and bench_cri failed"
 fi
 for b in "$BERTHD" "$CONTAINERD" "$CTR" "$TOOL"; do
   [[ -x $b ]] || die "$b is missing (build it, or point BERTHD/CONTAINERD/CTR/BENCH_TOOL at it)"
 done
+if [[ " ${RUN[*]}" == *" cri_"* ]]; then
+  [[ -x $CRI_TOOL ]] || die "$CRI_TOOL is missing (build bench_cri, or point BENCH_CRI_TOOL at it)"
+  for b in "$CNI_BIN/bridge" "$CNI_BIN/host-local" "$CNI_BIN/loopback"; do
+    [[ -x $b ]] || die "$b is missing (the CRI scenarios need containernetworking-plugins)"
+  done
+  for b in nsenter ip runc; do command -v "$b" >/dev/null || die "$b is missing (the CRI scenarios need it)"; done
+fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench.XXXXXX")
 trap cleanup EXIT
@@ -1160,7 +1626,7 @@ for s in "${RUN[@]}"; do
   [[ $(rounds_of "$s") == "$ROUNDS" ]] || rounds_doc+=", $s $(rounds_of "$s")"
 done
 echo "# berth bench: berthd ${VERSION[berth]} vs containerd ${VERSION[containerd]}; scenarios: ${RUN[*]}; median of $rounds_doc, each berth then containerd, fresh temp roots; ratio = berth/containerd"
-echo "# machine: $(hostname) nproc=$(nproc) kernel=$(uname -r) cpu=\"$cpu\" mem=${mem_gib}GiB load=\"$(cut -d' ' -f1-3 /proc/loadavg)\" other_daemons=$others; containerd disabled_plugins: $CONTAINERD_DISABLED_PLUGINS; containerd_gzip=$gz; $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "# machine: $(hostname) nproc=$(nproc) kernel=$(uname -r) cpu=\"$cpu\" mem=${mem_gib}GiB load=\"$(cut -d' ' -f1-3 /proc/loadavg)\" other_daemons=$others; containerd disabled_plugins: $CONTAINERD_DISABLED_PLUGINS (the cri_* scenarios enable io.containerd.grpc.v1.cri in both); containerd_gzip=$gz; state_tmpfs=$STATE_TMPFS; $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
 for s in "${RUN[@]}"; do
   n=$(rounds_of "$s")
