@@ -4,12 +4,14 @@
 // and pods, mounts and image volumes, and two containers of a pod sharing its network (served on
 // localhost, the pod IP and a mapped host port).
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "cri_fixture.h"
 
@@ -147,6 +149,40 @@ TEST_F(CriContainerIT, LifecycleStatesAndExitReasons) {
   EXPECT_GT(ContainerPid(id), 0);
   st = StartContainer(id);
   EXPECT_FALSE(st.ok()) << "a running container started again";
+
+  // One shim per pod: the sandbox's shim serves the container too.
+  EXPECT_EQ(FindProcesses({"-address " + E().D().Socket()}).size(), 1u);
+  EXPECT_EQ(FindProcesses({"-address " + E().D().Socket(), "-id " + pod}).size(), 1u);
+  // The containerd objects, as the real ctr sees them in k8s.io.
+  auto listed = Lines(E().D().Ctr({"containers", "ls", "-q"}, "k8s.io").out);
+  EXPECT_TRUE(std::find(listed.begin(), listed.end(), id) != listed.end());
+  EXPECT_TRUE(std::find(listed.begin(), listed.end(), pod) != listed.end());
+  auto record = E().D().Ctr({"containers", "info", id}, "k8s.io").out;
+  EXPECT_NE(record.find("\"io.cri-containerd.kind\": \"container\""), std::string::npos) << record;
+  EXPECT_NE(record.find("\"role\": \"main\""), std::string::npos) << record;
+  auto tasks = E().D().Ctr({"tasks", "ls"}, "k8s.io").out;
+  EXPECT_NE(tasks.find(id), std::string::npos) << tasks;
+  // OCI annotations of the container and of its sandbox.
+  std::map<std::string, std::string> info;
+  ContainerStatus(id, &info);
+  auto annotations = VerboseInfo(info)["runtimeSpec"]["annotations"];
+  EXPECT_EQ(annotations.value("io.kubernetes.cri.container-type", ""), "container");
+  EXPECT_EQ(annotations.value("io.kubernetes.cri.sandbox-id", ""), pod);
+  EXPECT_EQ(annotations.value("io.kubernetes.cri.container-name", ""), "graceful");
+  EXPECT_EQ(annotations.value("io.kubernetes.cri.image-name", ""), E().Image("busybox"));
+  PodStatus(pod, &info);
+  annotations = VerboseInfo(info)["runtimeSpec"]["annotations"];
+  EXPECT_EQ(annotations.value("io.kubernetes.cri.container-type", ""), "sandbox");
+  EXPECT_EQ(annotations.value("io.kubernetes.cri.sandbox-id", ""), pod);
+  EXPECT_EQ(annotations.value("io.kubernetes.cri.sandbox-name", ""), "life");
+  EXPECT_EQ(annotations.value("io.kubernetes.cri.sandbox-namespace", ""), "berth-it");
+  EXPECT_EQ(annotations.value("io.kubernetes.cri.sandbox-uid", ""), pod_cfg.metadata().uid());
+  EXPECT_EQ(annotations.value("io.kubernetes.cri.sandbox-log-directory", ""),
+            pod_cfg.log_directory());
+  // The log file, under the kubelet's <name>/<attempt>.log, 0640.
+  struct stat log_stat {};
+  ASSERT_EQ(::stat(LogPath(pod_cfg, cfg).c_str(), &log_stat), 0);
+  EXPECT_EQ(log_stat.st_mode & 07777, 0640u);
   ASSERT_TRUE(WaitLog(LogPath(pod_cfg, cfg), "ready"));
   st = Stop(id, 30);
   ASSERT_TRUE(st.ok()) << Describe(st);
@@ -165,6 +201,15 @@ TEST_F(CriContainerIT, LifecycleStatesAndExitReasons) {
   st = Rt().ContainerStatus(Ctx().get(), sreq, &sresp);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << Describe(st);
   EXPECT_TRUE(Remove(id).ok());
+
+  // A failed CreateContainer keeps nothing, its name included.
+  auto missing = ContainerConfig("exit3", "busybox", {"sh", "-c", "exit 3"});
+  missing.mutable_image()->set_image(E().Reg().Addr() + "/test/never-pulled:latest");
+  std::string none;
+  st = TryCreateContainer(pod, pod_cfg, missing, &none);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.error_message().find("failed to resolve image"), std::string::npos) << Describe(st);
+  EXPECT_TRUE(ListIds({}).empty());
 
   // Exits on its own with 3: Error.
   const std::string failing =
@@ -196,6 +241,47 @@ TEST_F(CriContainerIT, LifecycleStatesAndExitReasons) {
   EXPECT_TRUE(ListIds({}).empty());
 }
 
+TEST_F(CriContainerIT, CommandArgsEnvironmentAndMissingMetadata) {
+  auto pod_cfg = PodConfig("argv");
+  const std::string pod = RunPod(pod_cfg);
+  ASSERT_FALSE(pod.empty());
+  // No command and no args: the image's Cmd (busybox: sh, which reads an empty stdin).
+  auto image_cmd = ContainerConfig("image-cmd", "busybox", {});
+  const std::string a = RunContainer(pod, pod_cfg, image_cmd);
+  // command + args, envs over the image's (PATH included), the pod's HOSTNAME.
+  auto explicit_cfg = ContainerConfig("explicit", "busybox", {"sh", "-c"});
+  explicit_cfg.add_args("echo args-$FOO-$HOSTNAME-$PATH; pwd");
+  explicit_cfg.set_working_dir("/tmp");
+  for (const auto& [k, v] :
+       {std::pair<std::string, std::string>{"FOO", "bar"}, {"PATH", "/custom:/bin"}}) {
+    auto* e = explicit_cfg.add_envs();
+    e->set_key(k);
+    e->set_value(v);
+  }
+  const std::string b = RunContainer(pod, pod_cfg, explicit_cfg);
+  ASSERT_FALSE(a.empty() || b.empty());
+  ASSERT_TRUE(WaitState(a, v1::CONTAINER_EXITED));
+  EXPECT_EQ(ContainerStatus(a).exit_code(), 0);
+  EXPECT_EQ(ContainerStatus(a).reason(), "Completed");
+  ASSERT_TRUE(WaitState(b, v1::CONTAINER_EXITED));
+  std::vector<std::string> bad;
+  auto lines = JoinedLines(ParseLog(ReadText(LogPath(pod_cfg, explicit_cfg)), &bad), "stdout");
+  EXPECT_EQ(lines, (std::vector<std::string>{"args-bar-argv-/custom:/bin", "/tmp"}));
+
+  // Metadata is required.
+  auto nameless = ContainerConfig("nameless", "busybox", {"true"});
+  nameless.clear_metadata();
+  std::string id;
+  auto st = TryCreateContainer(pod, pod_cfg, nameless, &id);
+  EXPECT_FALSE(st.ok());
+  auto pod_nameless = PodConfig("nameless");
+  pod_nameless.clear_metadata();
+  st = TryRunPod(pod_nameless, &id);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.error_message().find("sandbox config must include metadata"), std::string::npos)
+      << Describe(st);
+}
+
 TEST_F(CriContainerIT, StopSignalTimeoutAndSigkill) {
   auto pod_cfg = PodConfig("stop");
   const std::string pod = RunPod(pod_cfg);
@@ -203,7 +289,8 @@ TEST_F(CriContainerIT, StopSignalTimeoutAndSigkill) {
   const std::string loop = "echo ready; while :; do sleep 0.1; done";
 
   // SIGTERM ignored: SIGKILL after the timeout.
-  auto deaf_cfg = ContainerConfig("deaf", "busybox", {"sh", "-c", "trap '' TERM; " + loop});
+  auto deaf_cfg =
+      ContainerConfig("deaf", "busybox", {"sh", "-c", "trap 'echo got-term' TERM; " + loop});
   const std::string deaf = RunContainer(pod, pod_cfg, deaf_cfg);
   // The image's STOPSIGNAL (SIGUSR1 in `cri`).
   auto usr1_cfg = ContainerConfig(
@@ -220,12 +307,20 @@ TEST_F(CriContainerIT, StopSignalTimeoutAndSigkill) {
     ASSERT_TRUE(WaitLog(LogPath(pod_cfg, *c), "ready")) << c->metadata().name();
   }
 
+  // Two StopContainer calls at once: the stop signal is sent once; both return after SIGKILL.
+  grpc::Status concurrent;
+  std::thread other([&] { concurrent = Stop(deaf, 2); });
   auto st = Stop(deaf, 2);
+  other.join();
   ASSERT_TRUE(st.ok()) << Describe(st);
+  ASSERT_TRUE(concurrent.ok()) << Describe(concurrent);
   auto s = ContainerStatus(deaf);
   EXPECT_EQ(s.state(), v1::CONTAINER_EXITED);
   EXPECT_EQ(s.exit_code(), 128 + SIGKILL);
   EXPECT_EQ(s.reason(), "Error");
+  const std::string deaf_log = ReadText(LogPath(pod_cfg, deaf_cfg));
+  EXPECT_EQ(deaf_log.find("got-term"), deaf_log.rfind("got-term")) << deaf_log;
+  EXPECT_NE(deaf_log.find("got-term"), std::string::npos) << deaf_log;
 
   st = Stop(usr1, 30);
   ASSERT_TRUE(st.ok()) << Describe(st);
@@ -337,12 +432,19 @@ TEST_F(CriContainerIT, UpdateContainerResourcesReachesTheCgroup) {
   auto cfg = ContainerConfig("limited", "busybox", {"sleep", "3600"});
   cfg.mutable_linux()->mutable_resources()->set_memory_limit_in_bytes(64 << 20);
   cfg.mutable_linux()->mutable_resources()->set_cpu_shares(512);
+  cfg.mutable_linux()->mutable_resources()->set_cpuset_cpus("0");
+  cfg.mutable_linux()->mutable_resources()->set_oom_score_adj(500);
   const std::string id = RunContainer(pod, pod_cfg, cfg);
   ASSERT_FALSE(id.empty());
   const std::string cgroup = pod_cfg.linux().cgroup_parent() + "/" + id;
   const std::string mem = CgroupFile("memory", cgroup, "memory.limit_in_bytes", "memory.max");
   const std::string quota = CgroupFile("cpu", cgroup, "cpu.cfs_quota_us", "cpu.max");
   EXPECT_EQ(Trim(ReadText(mem)), std::to_string(64 << 20));
+  if (CgroupV1()) {
+    EXPECT_EQ(Trim(ReadText(CgroupFile("cpu", cgroup, "cpu.shares", ""))), "512");
+  }
+  EXPECT_EQ(Trim(ReadText(CgroupFile("cpuset", cgroup, "cpuset.cpus", "cpuset.cpus"))), "0");
+  EXPECT_EQ(Trim(ReadText("/proc/" + std::to_string(ContainerPid(id)) + "/oom_score_adj")), "500");
 
   v1::UpdateContainerResourcesRequest req;
   req.set_container_id(id);
@@ -387,6 +489,7 @@ TEST_F(CriContainerIT, LogFormatStreamsAndLongLineSplitting) {
       "writer", "busybox",
       {"sh", "-c",
        "echo hello; echo oops >&2; echo; head -c 2500 /dev/zero | tr '\\0' a; echo; "
+       "head -c 1000 /dev/zero | tr '\\0' b; echo; head -c 2000 /dev/zero | tr '\\0' c; echo; "
        "printf 'crlf\\r\\n'; printf tail-without-newline"});
   const std::string id = RunContainer(pod, pod_cfg, cfg);
   ASSERT_FALSE(id.empty());
@@ -400,13 +503,12 @@ TEST_F(CriContainerIT, LogFormatStreamsAndLongLineSplitting) {
   for (const auto& r : records) {
     if (r.stream == "stdout") out.push_back(r.tag + " " + r.content);
   }
-  const std::vector<std::string> want = {"F hello",
-                                         "F ",
-                                         "P " + std::string(1000, 'a'),
-                                         "P " + std::string(1000, 'a'),
-                                         "F " + std::string(500, 'a'),
-                                         "F crlf",
-                                         "P tail-without-newline"};
+  const std::vector<std::string> want = {
+      "F hello", "F ", "P " + std::string(1000, 'a'), "P " + std::string(1000, 'a'),
+      "F " + std::string(500, 'a'),
+      // exactly the limit: one record; twice: P then F
+      "F " + std::string(1000, 'b'), "P " + std::string(1000, 'c'), "F " + std::string(1000, 'c'),
+      "F crlf", "P tail-without-newline"};
   EXPECT_EQ(out, want) << text;
   EXPECT_EQ(JoinedLines(records, "stderr"), std::vector<std::string>{"oops"});
 
@@ -498,6 +600,8 @@ TEST_F(CriContainerIT, ExecSyncOutputExitCodesAndTimeout) {
   // Large output, whole.
   r = ExecSync(id, {"sh", "-c", "head -c 1048576 /dev/zero | tr '\\0' x"});
   EXPECT_EQ(r.stdout(), std::string(1 << 20, 'x'));
+  // (Not testable through gRPC: the 16 MiB cap of each stream. A reply holding 16 MiB is
+  // over berthd's 16 MiB send limit, containerd's defaults.DefaultMaxSendMsgSize too.)
 
   // Timeout: DeadlineExceeded, and the process is gone.
   v1::ExecSyncRequest req;

@@ -412,7 +412,10 @@ std::unique_ptr<CriEnv> CriEnv::Start(CriEnvOptions options, std::string* error)
 }
 
 bool CriEnv::Connect() {
-  channel_ = grpc::CreateChannel("unix:" + daemon_->Socket(), grpc::InsecureChannelCredentials());
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);  // ExecSync output up to 2 x 16 MiB (the kubelet's too)
+  channel_ = grpc::CreateCustomChannel("unix:" + daemon_->Socket(),
+                                       grpc::InsecureChannelCredentials(), args);
   rt_ = cri_v1::RuntimeService::NewStub(channel_);
   img_ = cri_v1::ImageService::NewStub(channel_);
   cri_v1::VersionRequest req;
@@ -470,9 +473,12 @@ std::vector<std::string> CriEnv::Leaks() {
     out.push_back("shim left: pid " + pid + ": " + cmd);
   }
   for (const auto& e : DirEntries(RuncRoot() + "/k8s.io")) out.push_back("runc state left: " + e);
+  // <root>/<pod>/<sandbox or container id>: the pod level is the test's own (the kubelet's).
   for (const auto& h : CgroupHierarchies()) {
     for (const auto& sub : SubdirsDeepestFirst(h + cgroup_root_)) {
-      out.push_back("cgroup left: " + h + cgroup_root_ + "/" + sub);
+      if (sub.find('/') != std::string::npos) {
+        out.push_back("cgroup left: " + h + cgroup_root_ + "/" + sub);
+      }
     }
   }
   for (const auto& dir : {CriRoot() + "/sandboxes", CriRoot() + "/containers",
@@ -662,7 +668,7 @@ cri_v1::ContainerConfig CriTest::ContainerConfig(const std::string& name, const 
   c.mutable_metadata()->set_name(name);
   c.mutable_image()->set_image(E().Image(tag));
   for (const auto& a : command) c.add_command(a);
-  c.set_log_path(name + ".log");
+  c.set_log_path(name + "/0.log");  // the kubelet's layout: <container name>/<restart count>.log
   return c;
 }
 

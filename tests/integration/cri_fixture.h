@@ -118,7 +118,8 @@ class CriEnv {
   // Everything a removed pod could leave behind, one message per leftover (empty = clean):
   // sandboxes/containers still listed, pinned netns files, mounts under berthd's root/state and
   // the temp dir, host-local IP allocations, CNI cache entries, shims of this berthd, runc
-  // state, cgroups below CgroupRoot(), CRI sandbox/container directories.
+  // state, sandbox/container cgroups (below the pods' cgroup parents under CgroupRoot()), CRI
+  // sandbox/container directories.
   std::vector<std::string> Leaks();
   // Removes all of it by force (pods through CRI when berthd runs, then runc delete --force,
   // shims killed by PID, lazy unmounts, cgroup rmdirs).
@@ -187,7 +188,7 @@ class CriTest : public ::testing::Test {
                                      std::map<std::string, std::string>* info = nullptr);
 
   // A container config: image (a fixture tag of the environment's registry), command, log path
-  // <name>.log.
+  // <name>/0.log (as the kubelet names them).
   cri_v1::ContainerConfig ContainerConfig(const std::string& name, const std::string& tag,
                                           const std::vector<std::string>& command);
   std::string CreateContainer(const std::string& pod, const cri_v1::PodSandboxConfig& pod_config,

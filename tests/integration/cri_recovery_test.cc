@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "cri_fixture.h"
 
@@ -70,6 +71,54 @@ TEST_F(CriRecoveryIT, ConfiguredSandboxImageIsPulledFromTheRegistry) {
       RunContainer(pod, cfg, ContainerConfig("worker", "busybox", {"sleep", "3600"}));
   ASSERT_FALSE(c.empty());
   EXPECT_EQ(Sh(c, "cat /proc/1/cmdline"), sleep_cmdline);
+}
+
+// Pods started together while the sandbox image is missing: they all pull it at once.
+// DISABLED: concurrent pulls of one image fail with Unavailable "ref k8s.io/<n>/manifest-sha256:…
+// locked for …" — transfer's pull does not wait for an ingest ref another pull holds, as
+// containerd's content.OpenWriter does (retry with backoff while Unavailable, then
+// AlreadyExists = done). Enable with that fix.
+TEST_F(CriRecoveryIT, DISABLED_ConcurrentPodsPullTheMissingSandboxImageTogether) {
+  const std::string pause = E().Image("pause");
+  v1::RemoveImageRequest rm;
+  rm.mutable_image()->set_image(pause);
+  v1::RemoveImageResponse rm_resp;
+  ASSERT_TRUE(Img().RemoveImage(Ctx().get(), rm, &rm_resp).ok());
+  constexpr int kPods = 4;
+  std::vector<v1::PodSandboxConfig> cfgs;
+  for (int i = 0; i < kPods; ++i) cfgs.push_back(PodConfig("together"));
+  std::vector<std::string> ids(kPods);
+  std::vector<std::string> errors(kPods);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kPods; ++i) {
+    threads.emplace_back([&, i] {
+      v1::RunPodSandboxRequest req;
+      *req.mutable_config() = cfgs[i];
+      v1::RunPodSandboxResponse resp;
+      auto st = Rt().RunPodSandbox(Ctx().get(), req, &resp);
+      if (st.ok()) {
+        ids[i] = resp.pod_sandbox_id();
+      } else {
+        errors[i] = Describe(st);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kPods; ++i) {
+    if (!ids[i].empty()) {
+      pods_.push_back(ids[i]);
+      pod_cgroups_[ids[i]] = cfgs[i].linux().cgroup_parent().substr(E().CgroupRoot().size() + 1);
+    }
+    EXPECT_EQ(errors[i], "") << "pod " << i;
+  }
+  bool found = false;
+  ImageStatus(pause, &found);
+  EXPECT_TRUE(found);
+  for (const auto& id : ids) {
+    if (!id.empty()) {
+      EXPECT_EQ(PodStatus(id).state(), v1::SANDBOX_READY);
+    }
+  }
 }
 
 TEST_F(CriRecoveryIT, Kill9WhilePodsRunThenRecoverStopAndRemove) {
@@ -138,14 +187,34 @@ TEST_F(CriRecoveryIT, Kill9WhilePodsRunThenRecoverStopAndRemove) {
   std::string dup;
   EXPECT_FALSE(TryRunPod(pa_cfg, &dup).ok()) << "a second pod took a recovered pod's name";
 
-  // The running container's output still reaches its log.
+  // The running container's output still reaches its log — what it wrote while berthd was
+  // down included — and the log can be rotated.
   const std::string log = LogPath(pa_cfg, a1_cfg);
   const size_t before = Lines(ReadText(log)).size();
   EXPECT_TRUE(Eventually([&] { return Lines(ReadText(log)).size() >= before + 5; }))
       << "no log line after the restart";
+  ASSERT_EQ(::rename(log.c_str(), (log + ".1").c_str()), 0);
+  v1::ReopenContainerLogRequest reopen;
+  reopen.set_container_id(a1);
+  v1::ReopenContainerLogResponse reopen_resp;
+  auto st = Rt().ReopenContainerLog(Ctx().get(), reopen, &reopen_resp);
+  EXPECT_TRUE(st.ok()) << Describe(st);
+  EXPECT_TRUE(Eventually([&] { return Lines(ReadText(log)).size() >= 5; }))
+      << "no log line after ReopenContainerLog of a recovered container";
+  {
+    std::vector<std::string> ticks;
+    for (const auto& line : Lines(ReadText(log + ".1") + ReadText(log))) {
+      auto w = Words(line);
+      if (w.size() == 4 && w[1] == "stdout" && w[2] == "F") ticks.push_back(w[3]);
+    }
+    ASSERT_GT(ticks.size(), 10u);
+    for (size_t i = 0; i < ticks.size(); ++i) {
+      ASSERT_EQ(ticks[i], "tick-" + std::to_string(i)) << "a log line lost across the restart";
+    }
+  }
   // Exec, start, stats and the pod's network still work.
   EXPECT_EQ(Sh(b1, "echo alive"), "alive\n");
-  auto st = StartContainer(b2);
+  st = StartContainer(b2);
   ASSERT_TRUE(st.ok()) << Describe(st);
   EXPECT_TRUE(Eventually([&] {
     return ReadText(LogPath(pb_cfg, b2_cfg)).find("started-later") != std::string::npos;
@@ -168,6 +237,36 @@ TEST_F(CriRecoveryIT, Kill9WhilePodsRunThenRecoverStopAndRemove) {
   RemovePod(pb);
   EXPECT_FALSE(ProcessAlive(a1_pid));
   EXPECT_FALSE(ProcessAlive(b1_pid));
+}
+
+// The pod's shim dies (SIGKILL) while berthd is down: the restarted berthd finds no task for
+// the sandbox (NOTREADY) nor for the running container (its exit is lost: EXITED, 255,
+// "Unknown"), and removing the pod leaves nothing — the container's processes included.
+TEST_F(CriRecoveryIT, ShimLostWhileBerthdIsDown) {
+  auto cfg = PodConfig("lost-shim");
+  const std::string pod = RunPod(cfg);
+  ASSERT_FALSE(pod.empty());
+  const std::string c =
+      RunContainer(pod, cfg, ContainerConfig("orphan", "busybox", {"sleep", "3600"}));
+  ASSERT_FALSE(c.empty());
+  const int pid = ContainerPid(c);
+  ASSERT_GT(pid, 0);
+  auto shims = FindProcesses({"-address " + E().D().Socket(), "-id " + pod});
+  ASSERT_EQ(shims.size(), 1u);
+
+  E().Kill9();
+  ASSERT_EQ(::kill(shims[0], SIGKILL), 0);
+  ASSERT_TRUE(Eventually([&] { return !ProcessAlive(shims[0]); }));
+  ASSERT_TRUE(E().Restart()) << E().D().Log();
+
+  EXPECT_EQ(PodStatus(pod).state(), v1::SANDBOX_NOTREADY);
+  auto s = ContainerStatus(c);
+  EXPECT_EQ(s.state(), v1::CONTAINER_EXITED);
+  EXPECT_EQ(s.exit_code(), 255);
+  EXPECT_EQ(s.reason(), "Unknown");
+  RemovePod(pod);
+  EXPECT_TRUE(Eventually([&] { return !ProcessAlive(pid); }, std::chrono::seconds(10)))
+      << "the container's process outlived its removed pod";
 }
 
 }  // namespace

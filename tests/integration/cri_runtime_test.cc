@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/digest.h"
 #include "cri_fixture.h"
 
 namespace berth::testing {
@@ -170,8 +171,8 @@ TEST_F(CriImageIT, PullByTagThenStatusByIdPrefixAndRefListAndCtr) {
   EXPECT_FALSE(image.has_uid());  // no USER in the image
   EXPECT_EQ(image.username(), "");
 
-  for (const std::string& by :
-       {id, id.substr(7), id.substr(7, 12), id.substr(0, 19), repo_digest}) {
+  for (const std::string& by : {id, id.substr(7), id.substr(7, 12), id.substr(0, 19), repo_digest,
+                                E().Reg().Addr() + "/test/busybox"}) {
     auto again = ImageStatus(by, &found);
     EXPECT_TRUE(found) << "ImageStatus " << by;
     EXPECT_EQ(again.id(), id) << "ImageStatus " << by;
@@ -311,6 +312,81 @@ TEST_F(CriImageIT, PullWithCredentialsFromAnHtpasswdRegistry) {
   // The fixture registry's records of the same image are untouched.
   ImageStatus(E().Image("busybox"), &found);
   EXPECT_TRUE(found);
+}
+
+// containerd resolves an ID prefix through a digest set: a prefix matching two images is an
+// error (not one of them, not "missing").
+TEST_F(CriImageIT, AmbiguousImageIdPrefixIsAnError) {
+  // A twin of busybox whose ID starts with the same hex digit: busybox's layers, a config that
+  // differs by a label chosen until the two config digests share that digit.
+  const std::string busybox_id = E().ImageId("busybox");
+  ASSERT_EQ(busybox_id.size(), 71u);
+  const std::string src = Fixtures() + "/oci/blobs/sha256/";
+  auto manifest = nlohmann::json::parse(ReadText(src + FixtureManifestDigest("busybox").substr(7)));
+  auto config = nlohmann::json::parse(
+      ReadText(src + manifest["config"]["digest"].get<std::string>().substr(7)));
+  std::string config_text;
+  std::string config_digest;
+  for (int nonce = 0; config_digest.empty() || config_digest[7] != busybox_id[7]; ++nonce) {
+    ASSERT_LT(nonce, 1000);
+    config["config"]["Labels"]["berth.twin"] = std::to_string(nonce);
+    config_text = config.dump();
+    config_digest = Digest::FromBytes(config_text).String();
+  }
+  const std::string layout = E().Tmp() + "/twin-oci";
+  const std::string blobs = layout + "/blobs/sha256/";
+  ASSERT_TRUE(fs::MkdirAll(blobs, 0755));
+  ASSERT_TRUE(fs::WriteFileAtomic(layout + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})"));
+  ASSERT_TRUE(fs::WriteFileAtomic(blobs + config_digest.substr(7), config_text));
+  for (const auto& layer : manifest["layers"]) {
+    const std::string hex = layer["digest"].get<std::string>().substr(7);
+    ASSERT_TRUE(fs::WriteFileAtomic(blobs + hex, ReadText(src + hex)));
+  }
+  manifest["config"]["digest"] = config_digest;
+  manifest["config"]["size"] = config_text.size();
+  const std::string manifest_text = manifest.dump();
+  const std::string manifest_digest = Digest::FromBytes(manifest_text).String();
+  ASSERT_TRUE(fs::WriteFileAtomic(blobs + manifest_digest.substr(7), manifest_text));
+  nlohmann::json index = {{"schemaVersion", 2},
+                          {"manifests",
+                           {{{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                             {"digest", manifest_digest},
+                             {"size", manifest_text.size()},
+                             {"annotations", {{"org.opencontainers.image.ref.name", "twin"}}}}}}};
+  ASSERT_TRUE(fs::WriteFileAtomic(layout + "/index.json", index.dump()));
+  ASSERT_TRUE(E().Reg().Push(layout));
+  std::string twin_id;
+  auto st = Pull(E().Image("twin"), nullptr, &twin_id);
+  ASSERT_TRUE(st.ok()) << Describe(st);
+  ASSERT_EQ(twin_id, config_digest);
+
+  // The shared first digit, bare and as sha256:<digit>: ambiguous.
+  for (const std::string& prefix : {busybox_id.substr(7, 1), busybox_id.substr(0, 8)}) {
+    v1::ImageStatusRequest req;
+    req.mutable_image()->set_image(prefix);
+    v1::ImageStatusResponse resp;
+    st = Img().ImageStatus(Ctx().get(), req, &resp);
+    EXPECT_FALSE(st.ok()) << "ImageStatus " << prefix << " chose " << resp.image().id()
+                          << " of two images";
+    EXPECT_NE(st.error_message().find("ambiguous"), std::string::npos) << Describe(st);
+  }
+  // Long enough to tell them apart: each its own.
+  size_t common = 0;
+  while (busybox_id[7 + common] == twin_id[7 + common]) ++common;
+  bool found = false;
+  EXPECT_EQ(ImageStatus(busybox_id.substr(7, common + 1), &found).id(), busybox_id);
+  EXPECT_EQ(ImageStatus(twin_id.substr(7, common + 1), &found).id(), twin_id);
+  st = Remove(E().Image("twin"));
+  EXPECT_TRUE(st.ok()) << Describe(st);
+  ImageStatus(busybox_id, &found);
+  EXPECT_TRUE(found);
+}
+
+TEST_F(CriImageIT, PullOfAMissingImageFails) {
+  std::string id;
+  auto st = Pull(E().Reg().Addr() + "/test/never-pushed:latest", nullptr, &id);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.error_message().find("not found"), std::string::npos) << Describe(st);
 }
 
 TEST_F(CriImageIT, ImageFsInfoReportsTheSnapshotterFilesystem) {

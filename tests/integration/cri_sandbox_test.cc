@@ -2,11 +2,13 @@
 // (hostname, hosts, resolv.conf from dns_config) as its containers see them, errors (duplicate
 // name, unknown runtime handler, unknown ids), a CNI plugin that fails (nothing left behind),
 // host-network pods, berth's own pause process (sandbox_image = "").
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <set>
+#include <thread>
 
 #include "cri_fixture.h"
 
@@ -169,8 +171,32 @@ TEST_F(CriSandboxIT, RunStatusListWithFiltersStopRemove) {
   EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << Describe(st);
   EXPECT_EQ(ListIds({}), Ids{b});
 
-  RemovePod(b);
+  // RemovePodSandbox of a ready pod stops it first (TearDown checks it left nothing).
+  rm.set_pod_sandbox_id(b);
+  st = Rt().RemovePodSandbox(Ctx().get(), rm, &rm_resp);
+  ASSERT_TRUE(st.ok()) << Describe(st);
   EXPECT_EQ(ListIds({}), Ids{});
+  EXPECT_FALSE(IpAllocated(sb.network().ip()));
+}
+
+TEST_F(CriSandboxIT, SandboxProcessDyingMakesThePodNotReady) {
+  auto cfg = PodConfig("dies");
+  const std::string pod = RunPod(cfg);
+  ASSERT_FALSE(pod.empty());
+  const std::string c = SleepingContainer(pod, cfg);
+  ASSERT_FALSE(c.empty());
+  std::map<std::string, std::string> info;
+  PodStatus(pod, &info);
+  const int pid = VerboseInfo(info).value("pid", 0);
+  ASSERT_GT(pid, 0);
+  // The pod's PID namespace loses its init: every process in it dies with it.
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  EXPECT_TRUE(Eventually([&] { return PodStatus(pod).state() == v1::SANDBOX_NOTREADY; }));
+  EXPECT_TRUE(WaitState(c, v1::CONTAINER_EXITED));
+  EXPECT_EQ(ContainerStatus(c).exit_code(), 128 + SIGKILL);
+  // The network stays until StopPodSandbox, as in containerd; then everything goes.
+  EXPECT_TRUE(PodStatus(pod).network().ip().starts_with(E().SubnetPrefix()));
+  RemovePod(pod);
 }
 
 TEST_F(CriSandboxIT, ContainersSeeThePodHostnameHostsAndResolvConf) {
@@ -378,6 +404,111 @@ TEST_F(CriSandboxIT, SandboxImageEmptyRunsBerthPause) {
   EXPECT_EQ(j["runtimeSpec"]["process"]["args"], nlohmann::json::array({"/pause"}));
   EXPECT_EQ(Trim(ReadText("/proc/" + std::to_string(pid) + "/oom_score_adj")),
             Trim(ReadText("/proc/" + std::to_string(E().D().Pid()) + "/oom_score_adj")));
+}
+
+// A failure after the network is set up (runc refuses an unknown sysctl) unwinds everything.
+TEST_F(CriSandboxIT, FailingSandboxStartLeavesNothingBehind) {
+  auto cfg = PodConfig("bad-sysctl");
+  (*cfg.mutable_linux()->mutable_sysctls())["net.ipv4.berth_no_such_sysctl"] = "1";
+  std::string id;
+  auto st = TryRunPod(cfg, &id);
+  ASSERT_FALSE(st.ok()) << "RunPodSandbox succeeded with a nonexistent sysctl";
+  auto leaks = E().Leaks();
+  std::string text;
+  for (const auto& l : leaks) text += "\n  " + l;
+  EXPECT_TRUE(leaks.empty()) << "after the failed RunPodSandbox (" << Describe(st) << "):" << text;
+  cfg.mutable_linux()->clear_sysctls();
+  EXPECT_FALSE(RunPod(cfg).empty()) << "the name of the failed pod stayed reserved";
+}
+
+// What the kubelet does at scale: pods run, used and removed concurrently. Every pod gets its
+// own address, and nothing is left.
+TEST_F(CriSandboxIT, ConcurrentPodsAndContainers) {
+  constexpr int kPods = 6;
+  std::vector<v1::PodSandboxConfig> cfgs;
+  for (int i = 0; i < kPods; ++i) cfgs.push_back(PodConfig("concurrent"));
+  std::vector<std::string> pods(kPods);
+  std::vector<std::string> ips(kPods);
+  std::vector<std::string> errors(kPods);
+  auto c = ContainerConfig("sleeper", "busybox", {"sleep", "3600"});
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kPods; ++i) {
+    threads.emplace_back([&, i] {
+      v1::RunPodSandboxRequest run;
+      *run.mutable_config() = cfgs[i];
+      v1::RunPodSandboxResponse run_resp;
+      auto st = Rt().RunPodSandbox(Ctx().get(), run, &run_resp);
+      if (!st.ok()) {
+        errors[i] = "RunPodSandbox: " + Describe(st);
+        return;
+      }
+      pods[i] = run_resp.pod_sandbox_id();
+      v1::CreateContainerRequest create;
+      create.set_pod_sandbox_id(pods[i]);
+      *create.mutable_config() = c;
+      *create.mutable_sandbox_config() = cfgs[i];
+      v1::CreateContainerResponse create_resp;
+      st = Rt().CreateContainer(Ctx().get(), create, &create_resp);
+      if (!st.ok()) {
+        errors[i] = "CreateContainer: " + Describe(st);
+        return;
+      }
+      v1::StartContainerRequest start;
+      start.set_container_id(create_resp.container_id());
+      v1::StartContainerResponse start_resp;
+      st = Rt().StartContainer(Ctx().get(), start, &start_resp);
+      if (!st.ok()) {
+        errors[i] = "StartContainer: " + Describe(st);
+        return;
+      }
+      v1::ExecSyncRequest exec;
+      exec.set_container_id(create_resp.container_id());
+      for (const char* a : {"sh", "-c", "ip -4 -o addr show eth0"}) exec.add_cmd(a);
+      v1::ExecSyncResponse exec_resp;
+      st = Rt().ExecSync(Ctx().get(), exec, &exec_resp);
+      if (!st.ok() || exec_resp.exit_code() != 0) {
+        errors[i] = "ExecSync: " + Describe(st) + " " + exec_resp.stderr();
+        return;
+      }
+      ips[i] = exec_resp.stdout();
+    });
+  }
+  for (auto& t : threads) t.join();
+  threads.clear();
+  for (int i = 0; i < kPods; ++i) {
+    if (!pods[i].empty()) {
+      pods_.push_back(pods[i]);  // TearDown removes what the test does not
+      pod_cgroups_[pods[i]] = cfgs[i].linux().cgroup_parent().substr(E().CgroupRoot().size() + 1);
+    }
+    EXPECT_EQ(errors[i], "") << "pod " << i;
+  }
+  std::set<std::string> unique;
+  for (int i = 0; i < kPods; ++i) {
+    auto ip = PodStatus(pods[i]).network().ip();
+    EXPECT_NE(ips[i].find("inet " + ip + "/"), std::string::npos) << ips[i];
+    unique.insert(ip);
+  }
+  EXPECT_EQ(unique.size(), static_cast<size_t>(kPods));
+
+  for (int i = 0; i < kPods; ++i) {
+    threads.emplace_back([&, i] {
+      v1::StopPodSandboxRequest stop;
+      stop.set_pod_sandbox_id(pods[i]);
+      v1::StopPodSandboxResponse stop_resp;
+      auto st = Rt().StopPodSandbox(Ctx().get(), stop, &stop_resp);
+      if (!st.ok()) {
+        errors[i] = "StopPodSandbox: " + Describe(st);
+        return;
+      }
+      v1::RemovePodSandboxRequest rm;
+      rm.set_pod_sandbox_id(pods[i]);
+      v1::RemovePodSandboxResponse rm_resp;
+      st = Rt().RemovePodSandbox(Ctx().get(), rm, &rm_resp);
+      if (!st.ok()) errors[i] = "RemovePodSandbox: " + Describe(st);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kPods; ++i) EXPECT_EQ(errors[i], "") << "pod " << i;
 }
 
 }  // namespace
