@@ -561,7 +561,7 @@ TEST_F(CriContainerIT, ReopenContainerLogLosesNoLine) {
   auto records = ParseLog(ReadText(log + ".1") + ReadText(log + ".2") + ReadText(log), &bad);
   EXPECT_TRUE(bad.empty());
   auto all = JoinedLines(records, "stdout");
-  ASSERT_GT(all.size(), 150u);
+  ASSERT_GE(all.size(), 150u);
   for (size_t i = 0; i < all.size(); ++i) {
     // The last line may be cut by the SIGKILL; every earlier one is whole and in sequence.
     if (i + 1 == all.size() && all[i] != "line-" + std::to_string(i)) break;
@@ -733,6 +733,7 @@ TEST_F(CriContainerIT, BindMountsAndImageVolumes) {
   ro->set_readonly(true);
   const std::string id = RunContainer(pod, pod_cfg, cfg);
   ASSERT_FALSE(id.empty());
+  EXPECT_EQ(Sh(id, "id -u"), "0\n");  // run_as_user over the image's USER
   EXPECT_EQ(Sh(id, "cat /ro/from-host /rw/from-host"), "host\nhost\n");
   Sh(id, "echo back > /rw/from-container");
   EXPECT_EQ(ReadText(host_dir + "/from-container"), "back\n");

@@ -151,16 +151,50 @@ TEST_F(CriRecoveryIT, Kill9WhilePodsRunThenRecoverStopAndRemove) {
   ASSERT_GT(a1_pid, 0);
   ASSERT_GT(a2_pid, 0);
   const auto a1_started = ContainerStatus(a1).started_at();
+  // a3 exited before the crash.
+  const std::string a3 =
+      RunContainer(pa, pa_cfg, ContainerConfig("exited", "busybox", {"sh", "-c", "exit 7"}));
+  ASSERT_FALSE(a3.empty());
+  ASSERT_TRUE(WaitState(a3, v1::CONTAINER_EXITED));
+  const auto a3_finished = ContainerStatus(a3).finished_at();
+  // Pod c was stopped before the crash; pod d's sandbox process dies while berthd is down.
+  auto pc_cfg = PodConfig("recover-c");
+  auto pd_cfg = PodConfig("recover-d");
+  const std::string pc = RunPod(pc_cfg);
+  const std::string pd = RunPod(pd_cfg);
+  ASSERT_FALSE(pc.empty() || pd.empty());
+  const std::string d1 = RunContainer(pd, pd_cfg, b1_cfg);
+  ASSERT_FALSE(d1.empty());
+  v1::StopPodSandboxRequest stop_c;
+  stop_c.set_pod_sandbox_id(pc);
+  v1::StopPodSandboxResponse stop_c_resp;
+  ASSERT_TRUE(Rt().StopPodSandbox(Ctx().get(), stop_c, &stop_c_resp).ok());
+  std::map<std::string, std::string> d_info;
+  PodStatus(pd, &d_info);
+  const int pd_pid = VerboseInfo(d_info).value("pid", 0);
+  ASSERT_GT(pd_pid, 0);
 
   E().Kill9();
   ASSERT_EQ(::kill(a2_pid, SIGTERM), 0);
-  ASSERT_TRUE(Eventually([&] { return !ProcessAlive(a2_pid); }));
+  ASSERT_EQ(::kill(pd_pid, SIGKILL), 0);
+  ASSERT_TRUE(Eventually([&] { return !ProcessAlive(a2_pid) && !ProcessAlive(pd_pid); }));
   ASSERT_TRUE(E().Restart()) << E().D().Log();
 
-  // Every sandbox, READY with its IP.
+  // Every sandbox, READY with its IP (but the stopped and the dead one).
   v1::ListPodSandboxResponse pods;
   ASSERT_TRUE(Rt().ListPodSandbox(Ctx().get(), {}, &pods).ok());
-  EXPECT_EQ(pods.items_size(), 2);
+  EXPECT_EQ(pods.items_size(), 4);
+  auto sc = PodStatus(pc);
+  EXPECT_EQ(sc.state(), v1::SANDBOX_NOTREADY);
+  EXPECT_EQ(sc.network().ip(), "");
+  EXPECT_EQ(PodStatus(pd).state(), v1::SANDBOX_NOTREADY);
+  EXPECT_TRUE(WaitState(d1, v1::CONTAINER_EXITED));  // killed with its PID namespace
+  EXPECT_EQ(ContainerStatus(d1).exit_code(), 128 + SIGKILL);
+  auto s3 = ContainerStatus(a3);
+  EXPECT_EQ(s3.state(), v1::CONTAINER_EXITED);
+  EXPECT_EQ(s3.exit_code(), 7);
+  EXPECT_EQ(s3.reason(), "Error");
+  EXPECT_EQ(s3.finished_at(), a3_finished);
   auto sa = PodStatus(pa);
   auto sb = PodStatus(pb);
   EXPECT_EQ(sa.state(), v1::SANDBOX_READY);
@@ -170,7 +204,7 @@ TEST_F(CriRecoveryIT, Kill9WhilePodsRunThenRecoverStopAndRemove) {
   // Every container, with its state; the exit while berthd was down included.
   v1::ListContainersResponse ctrs;
   ASSERT_TRUE(Rt().ListContainers(Ctx().get(), {}, &ctrs).ok());
-  EXPECT_EQ(ctrs.containers_size(), 4);
+  EXPECT_EQ(ctrs.containers_size(), 6);
   auto s1 = ContainerStatus(a1);
   EXPECT_EQ(s1.state(), v1::CONTAINER_RUNNING);
   EXPECT_EQ(s1.started_at(), a1_started);
@@ -235,6 +269,8 @@ TEST_F(CriRecoveryIT, Kill9WhilePodsRunThenRecoverStopAndRemove) {
   // (netns, IP allocations, mounts, shims, runc state, cgroups).
   RemovePod(pa);
   RemovePod(pb);
+  RemovePod(pc);
+  RemovePod(pd);
   EXPECT_FALSE(ProcessAlive(a1_pid));
   EXPECT_FALSE(ProcessAlive(b1_pid));
 }

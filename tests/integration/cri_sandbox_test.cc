@@ -219,6 +219,13 @@ TEST_F(CriSandboxIT, ContainersSeeThePodHostnameHostsAndResolvConf) {
             "search svc.example example\nnameserver 10.0.0.10\nnameserver 10.0.0.11\n"
             "options ndots:5\n");
   EXPECT_EQ(Sh(c, "cat /etc/hosts"), ReadText("/etc/hosts"));
+  // The pod's shm (64 MiB tmpfs), shared by its containers.
+  const std::string other = SleepingContainer(pod, cfg, "other");
+  ASSERT_FALSE(other.empty());
+  Sh(c, "echo shared > /dev/shm/note");
+  EXPECT_EQ(Sh(other, "cat /dev/shm/note"), "shared\n");
+  EXPECT_NE(Sh(other, "df -k /dev/shm").find(" 65536 "), std::string::npos)
+      << Sh(other, "df -k /dev/shm");
 
   // Without dns_config and hostname: the host's resolv.conf and hostname.
   auto plain = PodConfig("nodns");
