@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -164,10 +165,14 @@ Result<std::string> ReadFile(const std::string& path) {
   return out;
 }
 
-Status WriteFileAtomic(const std::string& path, std::string_view data, unsigned mode) {
+namespace {
+
+Status WriteAndRename(const std::string& path, std::string_view data, unsigned mode, bool sync) {
   auto slash = path.find_last_of('/');
   std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
-  std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  // Unique per call: two threads replacing the same file never share a temp file.
+  static std::atomic<uint64_t> seq{0};
+  std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(seq++);
   {
     UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
     if (!fd.Valid()) {
@@ -184,7 +189,7 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, unsigned 
       }
       off += static_cast<size_t>(n);
     }
-    if (::fsync(fd.Get()) != 0) {
+    if (sync && ::fsync(fd.Get()) != 0) {
       int err = errno;
       ::unlink(tmp.c_str());
       return ErrnoError(err, "fsync " + tmp);
@@ -195,11 +200,23 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, unsigned 
     ::unlink(tmp.c_str());
     return ErrnoError(err, "rename " + tmp + " to " + path);
   }
-  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd.Valid()) {
-    (void)::fsync(dfd.Get());
+  if (sync) {
+    UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dfd.Valid()) {
+      (void)::fsync(dfd.Get());
+    }
   }
   return Ok();
+}
+
+}  // namespace
+
+Status WriteFileAtomic(const std::string& path, std::string_view data, unsigned mode) {
+  return WriteAndRename(path, data, mode, /*sync=*/true);
+}
+
+Status ReplaceFile(const std::string& path, std::string_view data, unsigned mode) {
+  return WriteAndRename(path, data, mode, /*sync=*/false);
 }
 
 Result<FileLock> FileLock::TryAcquire(const std::string& path) {

@@ -55,7 +55,14 @@ Status EnsureDir(const std::string& path, unsigned mode);
 Status RemoveAll(const std::string& path);
 Result<std::string> ReadFile(const std::string& path);
 // Writes `data` to `path` atomically: temp file in the same dir, fsync, rename, fsync dir.
+// For what must survive a power loss (stored data: content, configuration, identities).
 Status WriteFileAtomic(const std::string& path, std::string_view data, unsigned mode = 0644);
+// Replaces `path` with `data`: temp file in the same dir, rename; no fsync. For runtime state
+// that describes processes (bundles, shim addresses, container status, CNI results, a pod's
+// hostname/hosts/resolv.conf): a crash of the daemon leaves the old or the new file, never a
+// torn one (the page cache survives it); only a power loss can lose the file, and with it the
+// processes it describes. containerd writes these without fsync too.
+Status ReplaceFile(const std::string& path, std::string_view data, unsigned mode = 0644);
 
 // An exclusive advisory lock (flock) on a file; released when destroyed or when the process dies,
 // so a kill -9 never leaves it held.

@@ -1,5 +1,6 @@
 #include "common/fs.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,6 +35,27 @@ TEST(FsTest, WriteFileAtomicReplaces) {
   struct stat st {};
   ASSERT_EQ(::stat(f.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST(FsTest, ReplaceFileReplacesWithoutLeavingTempFiles) {
+  auto dir = TempDir::Create("fs-test-");
+  ASSERT_TRUE(dir);
+  std::string f = dir->Path() + "/status";
+  ASSERT_TRUE(ReplaceFile(f, "one", 0600));
+  ASSERT_TRUE(ReplaceFile(f, "two", 0600));
+  EXPECT_EQ(*ReadFile(f), "two");
+  struct stat st {};
+  ASSERT_EQ(::stat(f.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto missing = ReplaceFile(dir->Path() + "/no/such/dir/file", "x");
+  ASSERT_FALSE(missing);
+  EXPECT_TRUE(missing.error().Is(Errc::kNotFound));
+  DIR* d = ::opendir(dir->Path().c_str());
+  ASSERT_NE(d, nullptr);
+  int entries = 0;
+  while (dirent* e = ::readdir(d)) entries += e->d_name[0] != '.';
+  ::closedir(d);
+  EXPECT_EQ(entries, 1);  // no temp file left
 }
 
 TEST(FsTest, ReadMissingIsNotFound) {

@@ -146,7 +146,7 @@ Result<ContainerStatus> DecodeContainerStatus(std::string_view text) {
 }
 
 Status WriteContainerStatus(const std::string& dir, const ContainerStatus& s) {
-  return fs::WriteFileAtomic(dir + "/status", EncodeContainerStatus(s), 0600);
+  return fs::ReplaceFile(dir + "/status", EncodeContainerStatus(s), 0600);
 }
 
 Result<ContainerStatus> ReadContainerStatus(const std::string& dir) {

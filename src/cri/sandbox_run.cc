@@ -120,11 +120,11 @@ Status Service::RunSandboxSteps(const CallContext& /*cc*/, RunState& rs,
   BERTH_TRY(fs::MkdirAll(state, 0755));
   {
     std::string hostname = config.hostname().empty() ? HostName() : config.hostname();
-    BERTH_TRY(fs::WriteFileAtomic(root + "/hostname", hostname + "\n", 0644));
+    BERTH_TRY(fs::ReplaceFile(root + "/hostname", hostname + "\n", 0644));
     BERTH_ASSIGN_OR_RETURN(std::string hosts, fs::ReadFile("/etc/hosts"));
-    BERTH_TRY(fs::WriteFileAtomic(root + "/hosts", hosts, 0644));
+    BERTH_TRY(fs::ReplaceFile(root + "/hosts", hosts, 0644));
     BERTH_ASSIGN_OR_RETURN(std::string resolv, ResolvConf(config));
-    BERTH_TRY(fs::WriteFileAtomic(root + "/resolv.conf", resolv, 0644));
+    BERTH_TRY(fs::ReplaceFile(root + "/resolv.conf", resolv, 0644));
   }
   std::string shm = "/dev/shm";
   if (!host_ipc) {

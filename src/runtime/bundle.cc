@@ -92,7 +92,7 @@ Result<Bundle> Bundle::Create(const std::string& root, const std::string& state,
   if (::symlink(work.c_str(), (b.path_ + "/work").c_str()) != 0) {
     return ErrnoError(errno, "link work dir of " + b.path_);
   }
-  BERTH_TRY(fs::WriteFileAtomic(b.path_ + "/config.json", spec, 0666));
+  BERTH_TRY(fs::ReplaceFile(b.path_ + "/config.json", spec, 0666));
   undo.armed = false;
   return b;
 }

@@ -266,7 +266,7 @@ Result<std::shared_ptr<Task>> TaskManager::Create(const Context& ctx, const std:
     (void)bundle.Delete();
     return std::move(address).error().Wrap("failed to start shim: start failed");
   }
-  if (auto st = fs::WriteFileAtomic(bundle.Path() + "/shim-binary-path", *binary, 0600); !st) {
+  if (auto st = fs::ReplaceFile(bundle.Path() + "/shim-binary-path", *binary, 0600); !st) {
     (*log)->Close();
     CleanupDeadShim(bundle, command, false);
     return std::move(st).error();

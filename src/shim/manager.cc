@@ -192,7 +192,7 @@ int StartShim(const Flags& flags) {
   if (!listener) {
     if (listener.error().Is(Errc::kAlreadyExists)) {
       // A live shim already serves this group: join it.
-      if (auto st = fs::WriteFileAtomic(cwd + "/address", address, 0644); !st) {
+      if (auto st = fs::ReplaceFile(cwd + "/address", address, 0644); !st) {
         return fail("write existing socket for shim: " + st.error().ToString());
       }
       std::fputs(address.c_str(), stdout);
@@ -201,7 +201,7 @@ int StartShim(const Flags& flags) {
     return fail("create new shim socket: " + listener.error().ToString());
   }
   auto cleanup_socket = [&] { ::unlink(socket.c_str()); };
-  if (auto st = fs::WriteFileAtomic(cwd + "/address", address, 0644); !st) {
+  if (auto st = fs::ReplaceFile(cwd + "/address", address, 0644); !st) {
     cleanup_socket();
     return fail(st.error().ToString());
   }

@@ -237,8 +237,8 @@ Result<task::CreateTaskResponse> Service::Create(const task::CreateTaskRequest& 
     }
   }
   // Persisted for `delete`, which runs without this process (runtime/v2/runc/container.go).
-  BERTH_TRY(fs::WriteFileAtomic(c->bundle + "/options.json", OptionsJson(c->options), 0600));
-  BERTH_TRY(fs::WriteFileAtomic(c->bundle + "/runtime", c->options.binary_name(), 0600));
+  BERTH_TRY(fs::ReplaceFile(c->bundle + "/options.json", OptionsJson(c->options), 0600));
+  BERTH_TRY(fs::ReplaceFile(c->bundle + "/runtime", c->options.binary_name(), 0600));
 
   std::string root = c->options.root().empty() ? config_.runc_root : c->options.root();
   c->runc = std::make_unique<Runc>(RuncConfig{

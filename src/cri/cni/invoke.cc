@@ -228,7 +228,7 @@ Result<json> Invoker::AddNetworkList(const NetworkConfList& list, const RuntimeC
   cached["result"] = nlohmann::ordered_json::parse(result.dump());
   std::string file = CacheFile(list.name, rt);
   Status st = fs::MkdirAll(cache_dir_ + "/results", 0700);
-  if (st) st = fs::WriteFileAtomic(file, cached.dump(), 0600);
+  if (st) st = fs::ReplaceFile(file, cached.dump(), 0600);
   if (!st) {
     return Unknown(fmt::format("failed to set network \"{}\" cached result: {}", list.name,
                                st.error().ToString()));
