@@ -282,6 +282,60 @@ TEST_F(CriContainerIT, CommandArgsEnvironmentAndMissingMetadata) {
       << Describe(st);
 }
 
+// An image fetched (not unpacked) by the real ctr: concurrent CreateContainers all unpack it
+// into the CRI's snapshotter and share the result.
+// DISABLED: fails about 2 runs in 3 with NotFound "failed to prepare extraction snapshot
+// \"extract-… <chain N>\": parent snapshot <chain N-1> does not exist". metadata's
+// SnapshotStore::Commit checks that the name is free in one transaction, commits the backend
+// outside it and writes the record in a second one without checking again: two unpackers both
+// commit the same chain ID, the second record overwrites the first (orphaning its backend
+// snapshot, which a child may already use as parent), and a concurrent Prepare on that parent
+// sees its backend name change between its two transactions. Enable with that fix.
+TEST_F(CriContainerIT, DISABLED_ConcurrentCreatesOfAnImageNotYetUnpacked) {
+  const std::string ref = E().Image("multi");
+  auto fetch = E().Net().Run(
+      {"ctr", "-a", E().D().Socket(), "-n", "k8s.io", "content", "fetch", "--plain-http", ref});
+  ASSERT_EQ(fetch.exit_code, 0) << fetch.err;
+  auto pod_cfg = PodConfig("unpack");
+  const std::string pod = RunPod(pod_cfg);
+  ASSERT_FALSE(pod.empty());
+  constexpr int kContainers = 4;
+  std::vector<std::string> ids(kContainers);
+  std::vector<std::string> errors(kContainers);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kContainers; ++i) {
+    threads.emplace_back([&, i] {
+      auto c = ContainerConfig("reader-" + std::to_string(i), "multi", {"sleep", "3600"});
+      v1::CreateContainerRequest req;
+      req.set_pod_sandbox_id(pod);
+      *req.mutable_config() = c;
+      *req.mutable_sandbox_config() = pod_cfg;
+      v1::CreateContainerResponse resp;
+      auto st = Rt().CreateContainer(Ctx().get(), req, &resp);
+      if (st.ok()) {
+        ids[i] = resp.container_id();
+      } else {
+        errors[i] = Describe(st);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kContainers; ++i) {
+    EXPECT_EQ(errors[i], "") << "container " << i;
+    if (ids[i].empty()) continue;
+    ASSERT_TRUE(StartContainer(ids[i]).ok());
+    // multi's layers applied in order: whiteouts, opaque directory, links.
+    EXPECT_EQ(Sh(ids[i],
+                 "cat /data/keep/a /data/keep/c /data/gone/new /data/link; "
+                 "ls /data/gone; test -e /data/del || echo no-del"),
+              "one\nthree\nfresh\none\nnew\nno-del\n");
+  }
+  v1::RemoveImageRequest rm;
+  rm.mutable_image()->set_image(ref);
+  v1::RemoveImageResponse rm_resp;
+  EXPECT_TRUE(Img().RemoveImage(Ctx().get(), rm, &rm_resp).ok());
+}
+
 TEST_F(CriContainerIT, StopSignalTimeoutAndSigkill) {
   auto pod_cfg = PodConfig("stop");
   const std::string pod = RunPod(pod_cfg);

@@ -65,7 +65,7 @@ struct CriEnvOptions {
   // sends UpdateRuntimeConfig with the pod CIDR, which writes 10-containerd-net.conflist.
   // false: the conflist is written before berthd starts.
   bool cni_from_template = true;
-  std::vector<std::string> registry_tags = {"busybox", "cri", "pause"};
+  std::vector<std::string> registry_tags = {"busybox", "cri", "pause", "multi"};
   std::vector<std::string> pull_tags = {"busybox", "cri"};  // pulled (PullImage) at start
   int max_container_log_line_size = 1000;
 };
