@@ -121,7 +121,8 @@ Status Service::CreateContainer(const CallContext& /*cc*/, const v1::CreateConta
   const std::string sroot = SandboxRootDir(sb->meta.id);
   const auto& ns_opts = sb->meta.config.linux().security_context().namespace_options();
   BERTH_TRY(CreateRecord(
-      std::move(record), parent, [&](const std::string& rootfs, metadata::Container& r) -> Status {
+      std::move(record), parent, /*mount_rootfs=*/true,
+      [&](const std::string& rootfs, metadata::Container& r) -> Status {
         // Image volumes start with the image's content at their path.
         for (const auto& v : volumes) {
           BERTH_TRY(fs::MkdirAll(v.host_path(), 0755));

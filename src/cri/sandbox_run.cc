@@ -173,15 +173,21 @@ Status Service::RunSandboxSteps(const CallContext& /*cc*/, RunState& rs,
       metadata::Any{kSandboxMetadataTypeUrl, EncodeSandboxMetadata(sb.meta)};
   const spec::Options spec_options = SpecOptions(*rs.runtime);
   oci::Spec spec;
-  BERTH_TRY(CreateRecord(std::move(record), parent,
+  // The sandbox's rootfs is only read for a user to resolve (containerd mounts it for
+  // WithUser alone; a pause image has no user).
+  const auto& sc = config.linux().security_context();
+  const bool needs_rootfs =
+      !image_config.user.empty() || sc.has_run_as_user() || sc.has_run_as_group();
+  BERTH_TRY(CreateRecord(std::move(record), parent, needs_rootfs,
                          [&](const std::string& rootfs, metadata::Container& r) -> Status {
-                           spec::SandboxSpecInput in{.id = id,
-                                                     .config = config,
-                                                     .image = image_config,
-                                                     .netns_path = sb.meta.netns_path,
-                                                     .resolv_conf_path = root + "/resolv.conf",
-                                                     .shm_path = shm,
-                                                     .rootfs = rootfs};
+                           spec::SandboxSpecInput in{
+                               .id = id,
+                               .config = config,
+                               .image = image_config,
+                               .netns_path = sb.meta.netns_path,
+                               .resolv_conf_path = root + "/resolv.conf",
+                               .shm_path = shm,
+                               .rootfs = rootfs.empty() ? oci::RootFs() : oci::RootFs(rootfs)};
                            BERTH_ASSIGN_OR_RETURN(spec, spec::SandboxSpec(in, spec_options));
                            r.spec = metadata::Any{std::string(oci::kSpecTypeUrl), spec.dump()};
                            return Ok();

@@ -158,7 +158,7 @@ Result<std::vector<mount::Mount>> Service::SnapshotMounts(const std::string& id)
 }
 
 Status Service::CreateRecord(metadata::Container record, const std::string& parent,
-                             const FillRecord& fill) {
+                             bool mount_rootfs, const FillRecord& fill) {
   // containerd's NewContainer(WithNewSnapshot) runs under a temporary lease: the snapshot is
   // held by it until the record (a GC root) refers to it.
   BERTH_ASSIGN_OR_RETURN(transfer::Leased leased, transfer::WithLease(stores_, Ctx()));
@@ -173,9 +173,11 @@ Status Service::CreateRecord(metadata::Container record, const std::string& pare
         fmt::format("failed to create snapshot {:?}", record.snapshot_key));
   }
   const std::string key = record.snapshot_key;
-  Status filled = mount::WithTempMount(
-      mount::ReadonlyMounts(*mounts), options_.state + "/tmpmounts",
-      [&](const std::string& rootfs) -> Status { return fill(rootfs, record); });
+  Status filled =
+      mount_rootfs ? mount::WithTempMount(
+                         mount::ReadonlyMounts(*mounts), options_.state + "/tmpmounts",
+                         [&](const std::string& rootfs) -> Status { return fill(rootfs, record); })
+                   : fill("", record);
   if (!filled) {
     (void)sn->Remove(leased.ctx, key);
     return filled;

@@ -181,11 +181,12 @@ class Service {
   // ---- helpers
   spec::Options SpecOptions(const RuntimeConfig& rc) const;
   // Creates the container record under a temporary lease: prepares its snapshot from `parent`
-  // on the configured snapshotter, calls `fill` with the snapshot mounted read-only (to resolve
-  // users and copy image volumes while the spec is made), then stores the record (a GC root
-  // for its snapshot) and publishes /containers/create. Undoes the snapshot on failure.
+  // on the configured snapshotter, calls `fill` with the snapshot mounted read-only when
+  // `mount_rootfs` (to resolve users and copy image volumes while the spec is made; "" when
+  // not), then stores the record (a GC root for its snapshot) and publishes /containers/create.
+  // Undoes the snapshot on failure.
   using FillRecord = std::function<Status(const std::string& rootfs, metadata::Container& r)>;
-  Status CreateRecord(metadata::Container record, const std::string& parent,
+  Status CreateRecord(metadata::Container record, const std::string& parent, bool mount_rootfs,
                       const FillRecord& fill);
   // Deletes the record and its snapshot (both may be gone already); /containers/delete.
   Status DeleteRecord(const std::string& id);

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <github.com/containerd/containerd/api/events/task.pb.h>
 #include <github.com/containerd/containerd/runtime/v2/task/shim.pb.h>
+#include <nlohmann/json.hpp>
 
 #include "common/fs.h"
 #include "common/log.h"
@@ -79,6 +80,20 @@ void SetTs(Timestamp t, google::protobuf::Timestamp* out) {
   ProtoTime p = ToProtoTimestamp(t);
   out->set_seconds(p.seconds);
   out->set_nanos(p.nanos);
+}
+
+// The shim group a spec asks for (annotation io.containerd.runc.v2.group, else the CRI's
+// io.kubernetes.cri.sandbox-id, as the runc v2 shims group containers); "" if none.
+std::string GroupOf(const std::string& spec_json) {
+  auto spec = nlohmann::json::parse(spec_json, nullptr, false);
+  if (!spec.is_object()) return "";
+  auto ann = spec.find("annotations");
+  if (ann == spec.end() || !ann->is_object()) return "";
+  for (const char* key : {"io.containerd.runc.v2.group", "io.kubernetes.cri.sandbox-id"}) {
+    auto it = ann->find(key);
+    if (it != ann->end() && it->is_string()) return it->get<std::string>();
+  }
+  return "";
 }
 
 Status RequireNamespace(const Context& ctx) {
@@ -260,7 +275,30 @@ Result<std::shared_ptr<Task>> TaskManager::Create(const Context& ctx, const std:
     (void)bundle.Delete();
     return std::move(log).error();
   }
-  auto address = ShimStart(command, topts ? topts->SerializeAsString() : std::string());
+  // A container joining its group's running shim (a pod's container and its sandbox): the
+  // shim's `start` would only find that shim's socket and print its address, so connect to it
+  // directly (one process spawn less per container). Anything unusual takes the `start` path.
+  Result<std::string> address = NotFound("no group shim");
+  bool joined = false;
+  if (std::string group = GroupOf(opts.spec); !group.empty() && group != id) {
+    std::shared_ptr<Shim> leader;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = tasks_.find(Key(ctx.ns, group)); it != tasks_.end()) leader = it->second;
+    }
+    if (leader && !leader->Closed() && leader->Command().binary == *binary) {
+      if (auto a = fs::ReadFile(leader->GetBundle().Path() + "/address"); a && !a->empty()) {
+        std::string addr = a->substr(0, a->find('\n'));
+        if (fs::ReplaceFile(bundle.Path() + "/address", addr, 0644)) {
+          address = addr;
+          joined = true;
+        }
+      }
+    }
+  }
+  if (!address) {
+    address = ShimStart(command, topts ? topts->SerializeAsString() : std::string());
+  }
   if (!address) {
     (*log)->Close();
     (void)bundle.Delete();
@@ -272,6 +310,13 @@ Result<std::shared_ptr<Task>> TaskManager::Create(const Context& ctx, const std:
     return std::move(st).error();
   }
   auto shim = Connect(bundle, command, *address, *log);
+  if (!shim && joined) {
+    // The group's shim went away meanwhile: let `start` decide (it starts a new one).
+    if (auto started = ShimStart(command, topts ? topts->SerializeAsString() : std::string());
+        started) {
+      shim = Connect(bundle, command, *started, nullptr);  // the first Connect closed `log`
+    }
+  }
   if (!shim) {
     CleanupDeadShim(bundle, command, false);
     return std::move(shim).error().Wrap("failed to start shim");
