@@ -220,9 +220,14 @@ Status Service::DeleteRecord(const std::string& id) {
 }
 
 Result<std::string> Service::EnsurePauseSnapshot() {
+  BERTH_ASSIGN_OR_RETURN(auto* sn, options_.snapshotters->Get(options_.config.snapshotter));
+  std::lock_guard lock(pause_mu_);
+  // The binary is read and hashed once per daemon run; the snapshot is checked every time (a
+  // GC root, but an operator may remove it).
+  if (!pause_key_.empty() && sn->Stat(Ctx(), pause_key_)) return pause_key_;
   BERTH_ASSIGN_OR_RETURN(std::string binary, fs::ReadFile(options_.pause_binary));
   const std::string key = "berth-pause@" + Digest::FromBytes(binary).String();
-  BERTH_ASSIGN_OR_RETURN(auto* sn, options_.snapshotters->Get(options_.config.snapshotter));
+  pause_key_ = key;
   if (sn->Stat(Ctx(), key)) return key;
   BERTH_ASSIGN_OR_RETURN(transfer::Leased leased, transfer::WithLease(stores_, Ctx()));
   struct Done {

@@ -229,6 +229,8 @@ class Service {
   asio::thread_pool pool_{2};
 
   std::unique_ptr<events::Subscription> oom_events_;
+  std::mutex pause_mu_;
+  std::string pause_key_;  // the berth-pause snapshot, once its binary was hashed
   std::mutex fs_usage_mu_;
   std::pair<int64_t, int64_t> fs_usage_{0, 0};  // bytes, inodes of the snapshotter (ImageFsInfo)
   std::chrono::steady_clock::time_point fs_usage_at_{};
