@@ -240,8 +240,22 @@ Status SnapshotStore::Commit(const Context& ctx, const std::string& name, const 
   }
   BERTH_TRY(backend_.Commit({}, bname, bkey, Inherited(merged)));
   Timestamp now = Now();
-  BERTH_TRY(db_.Update([&](Txn& txn) -> Status {
+  // The backend commit ran outside a transaction: another commit of the same name (two
+  // unpackers of one chain) may have been recorded meanwhile. The first one wins; this one's
+  // backend snapshot and active key go, and the caller gets AlreadyExists (as from the check
+  // above), never a record overwritten under a snapshot that is already someone's parent.
+  bool lost = false;
+  auto recorded = db_.Update([&](Txn& txn) -> Status {
     Key nk = NsKey(ns, {kBucketSnapshots, name_, name});
+    BERTH_ASSIGN_OR_RETURN(bool taken, txn.Exists(nk));
+    if (taken) {
+      lost = true;
+      BERTH_TRY(txn.DeleteTree(NsKey(ns, {kBucketSnapshots, name_, key})));
+      if (!parent.empty()) {
+        BERTH_TRY(txn.DeleteTree(NsKey(ns, {kBucketSnapshots, name_, parent, "children", key})));
+      }
+      return LeaseStore::RemoveFromContextLease(txn, ctx, {"snapshots", name_}, key);
+    }
     auto put = [&](const char* field, const std::string& v) {
       Key c = nk;
       c.push_back(field);
@@ -261,7 +275,12 @@ Status SnapshotStore::Commit(const Context& ctx, const std::string& name, const 
     BERTH_TRY(txn.DeleteTree(NsKey(ns, {kBucketSnapshots, name_, key})));
     BERTH_TRY(LeaseStore::RemoveFromContextLease(txn, ctx, {"snapshots", name_}, key));
     return LeaseStore::AddToContextLease(txn, ctx, {"snapshots", name_}, name);
-  }));
+  });
+  if (!recorded || lost) {
+    (void)backend_.Remove({}, bname);  // undo: nothing refers to it
+    if (!recorded) return recorded;
+    return AlreadyExists(fmt::format("snapshot {:?}", name));
+  }
   return Ok();
 }
 

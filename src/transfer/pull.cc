@@ -273,7 +273,7 @@ Status Puller::DownloadLayer(size_t i, remotes::Fetcher& fetcher) {
   if (!info.error().Is(Errc::kNotFound)) {
     return std::move(info).error().Wrap(fmt::format("stat {}", desc.digest));
   }
-  auto writer = stores_.OpenWriter(ctx_, key, desc.size, desc.digest);
+  auto writer = OpenWriterWaiting(stores_, ctx_, key, desc.size, desc.digest);
   if (!writer) {
     if (writer.error().Is(Errc::kAlreadyExists)) {
       BERTH_ASSIGN_OR_RETURN(BlobInfo again, stores_.ContentInfo(ctx_, desc.digest));

@@ -1,6 +1,8 @@
 #include "transfer/stores.h"
 
+#include <algorithm>
 #include <random>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -29,13 +31,30 @@ images::BlobReader ContentReader(Stores& stores, const Context& ctx) {
   return [&stores, ctx](const OciDescriptor& d) { return stores.ReadBlob(ctx, d); };
 }
 
+Result<std::unique_ptr<BlobWriter>> OpenWriterWaiting(Stores& stores, const Context& ctx,
+                                                      const std::string& ref, int64_t total,
+                                                      const std::string& expected) {
+  using std::chrono::milliseconds;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(10);
+  std::minstd_rand rng(std::random_device{}());
+  milliseconds cap(16);
+  while (true) {
+    auto w = stores.OpenWriter(ctx, ref, total, expected);
+    if (w || !w.error().Is(Errc::kUnavailable) || std::chrono::steady_clock::now() >= give_up) {
+      return w;
+    }
+    std::this_thread::sleep_for(milliseconds(1 + rng() % static_cast<uint64_t>(cap.count())));
+    cap = std::min(cap * 2, milliseconds(2048));
+  }
+}
+
 Status WriteBlob(Stores& stores, const Context& ctx, const std::string& ref,
                  const OciDescriptor& desc, std::string_view data, const Labels& labels) {
   if (static_cast<int64_t>(data.size()) != desc.size) {
     return InvalidArgument(fmt::format("write {}: {} bytes given for a descriptor of size {}",
                                        desc.digest, data.size(), desc.size));
   }
-  auto w = stores.OpenWriter(ctx, ref, desc.size, desc.digest);
+  auto w = OpenWriterWaiting(stores, ctx, ref, desc.size, desc.digest);
   if (!w) {
     if (!w.error().Is(Errc::kAlreadyExists)) return std::move(w).error();
     return stores.UpdateContentLabels(ctx, desc.digest, labels);

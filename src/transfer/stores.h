@@ -119,6 +119,14 @@ Result<Leased> WithLease(Stores& stores, const Context& ctx);
 // A BlobReader over the stores (for the images/ walks).
 images::BlobReader ContentReader(Stores& stores, const Context& ctx);
 
+// Stores::OpenWriter as containerd's content.OpenWriter: while another writer holds `ref` (a
+// concurrent pull of the same blob: Unavailable "ref ... locked"), waits with a growing random
+// backoff (up to 2 s between tries, 10 min in all) and tries again; the blob then usually
+// exists and AlreadyExists comes back.
+Result<std::unique_ptr<BlobWriter>> OpenWriterWaiting(Stores& stores, const Context& ctx,
+                                                      const std::string& ref, int64_t total,
+                                                      const std::string& expected);
+
 // Writes a whole in-memory blob (manifests, configs, index): nothing written when the store
 // has it already, then sets `labels` on it either way.
 Status WriteBlob(Stores& stores, const Context& ctx, const std::string& ref,

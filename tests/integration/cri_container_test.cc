@@ -284,14 +284,7 @@ TEST_F(CriContainerIT, CommandArgsEnvironmentAndMissingMetadata) {
 
 // An image fetched (not unpacked) by the real ctr: concurrent CreateContainers all unpack it
 // into the CRI's snapshotter and share the result.
-// DISABLED: fails about 2 runs in 3 with NotFound "failed to prepare extraction snapshot
-// \"extract-… <chain N>\": parent snapshot <chain N-1> does not exist". metadata's
-// SnapshotStore::Commit checks that the name is free in one transaction, commits the backend
-// outside it and writes the record in a second one without checking again: two unpackers both
-// commit the same chain ID, the second record overwrites the first (orphaning its backend
-// snapshot, which a child may already use as parent), and a concurrent Prepare on that parent
-// sees its backend name change between its two transactions. Enable with that fix.
-TEST_F(CriContainerIT, DISABLED_ConcurrentCreatesOfAnImageNotYetUnpacked) {
+TEST_F(CriContainerIT, ConcurrentCreatesOfAnImageNotYetUnpacked) {
   const std::string ref = E().Image("multi");
   auto fetch = E().Net().Run(
       {"ctr", "-a", E().D().Socket(), "-n", "k8s.io", "content", "fetch", "--plain-http", ref});

@@ -74,11 +74,7 @@ TEST_F(CriRecoveryIT, ConfiguredSandboxImageIsPulledFromTheRegistry) {
 }
 
 // Pods started together while the sandbox image is missing: they all pull it at once.
-// DISABLED: concurrent pulls of one image fail with Unavailable "ref k8s.io/<n>/manifest-sha256:…
-// locked for …" — transfer's pull does not wait for an ingest ref another pull holds, as
-// containerd's content.OpenWriter does (retry with backoff while Unavailable, then
-// AlreadyExists = done). Enable with that fix.
-TEST_F(CriRecoveryIT, DISABLED_ConcurrentPodsPullTheMissingSandboxImageTogether) {
+TEST_F(CriRecoveryIT, ConcurrentPodsPullTheMissingSandboxImageTogether) {
   const std::string pause = E().Image("pause");
   v1::RemoveImageRequest rm;
   rm.mutable_image()->set_image(pause);
