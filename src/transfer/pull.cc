@@ -134,14 +134,21 @@ Result<std::string> Puller::FetchSmall(
   size_t row = tracker_.Add(key, desc.media_type, desc.digest, desc.size);
   std::string data;
   Labels existing;
+  // Opening a writer for a stored blob puts it in the pull's lease before it answers
+  // AlreadyExists (containerd's fetch does the same), so a GC running meanwhile cannot take a
+  // blob this pull relies on (e.g. one whose image was just removed).
   bool exists = false;
-  auto info = stores_.ContentInfo(ctx_, desc.digest);
-  if (info) {
-    exists = true;
-    existing = info->labels;
+  {
+    auto w = OpenWriterWaiting(stores_, ctx_, key, desc.size, desc.digest);
+    if (!w && !w.error().Is(Errc::kAlreadyExists)) {
+      return std::move(w).error().Wrap(fmt::format("failed to open writer for {}", key));
+    }
+    exists = !w;  // a writer we got is dropped: WriteBlob below opens the ingest again
+  }
+  if (exists) {
+    BERTH_ASSIGN_OR_RETURN(BlobInfo info, stores_.ContentInfo(ctx_, desc.digest));
+    existing = info.labels;
     BERTH_ASSIGN_OR_RETURN(data, stores_.ReadBlob(ctx_, desc));
-  } else if (!info.error().Is(Errc::kNotFound)) {
-    return std::move(info).error().Wrap(fmt::format("stat {}", desc.digest));
   } else {
     if (desc.size > kMaxMetadataSize || desc.size < 0) {
       return FailedPrecondition(fmt::format("{} from {}: size {} is over the {} byte limit", key,
@@ -268,11 +275,7 @@ Status Puller::DownloadLayer(size_t i, remotes::Fetcher& fetcher) {
     mark_ready();
     return Ok();
   };
-  auto info = stores_.ContentInfo(ctx_, desc.digest);
-  if (info) return exists(info->labels);
-  if (!info.error().Is(Errc::kNotFound)) {
-    return std::move(info).error().Wrap(fmt::format("stat {}", desc.digest));
-  }
+  // AlreadyExists from the writer: the blob is stored and now in the pull's lease.
   auto writer = OpenWriterWaiting(stores_, ctx_, key, desc.size, desc.digest);
   if (!writer) {
     if (writer.error().Is(Errc::kAlreadyExists)) {

@@ -188,7 +188,8 @@ TEST_F(CriSecurityIT, PrivilegedContainersNeedAPrivilegedPod) {
   // mount in its netns — containerd 1.6 behaves the same, containerd#8445.)
   std::map<std::string, std::string> info;
   ContainerStatus(p, &info);
-  for (const auto& m : VerboseInfo(info)["runtimeSpec"]["mounts"]) {
+  const auto verbose = VerboseInfo(info);  // range-for on a temporary's member would dangle
+  for (const auto& m : verbose["runtimeSpec"]["mounts"]) {
     if (m.value("type", "") != "sysfs" && m.value("type", "") != "cgroup") continue;
     const auto& o = m["options"];
     EXPECT_TRUE(std::find(o.begin(), o.end(), "rw") != o.end()) << m.dump();
