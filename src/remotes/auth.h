@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/base64.h"
 #include "common/errdefs.h"
 
 namespace berth::remotes {
@@ -21,9 +22,9 @@ std::vector<Challenge> ParseWwwAuthenticate(std::string_view header);
 
 // "Basic base64(user:secret)"
 std::string BasicAuthorization(std::string_view user, std::string_view secret);
-std::string Base64Encode(std::string_view data);
-// Standard base64 with or without padding; InvalidArgument for other characters.
-Result<std::string> Base64Decode(std::string_view data);
+// Base64 lives in common/base64.h; these names stay for existing callers.
+using ::berth::Base64Decode;
+using ::berth::Base64Encode;
 
 // The token from a token server's JSON body: "token", else "access_token". InvalidArgument if
 // neither is there or the body is not JSON.
