@@ -295,7 +295,8 @@ class ContentService final : public api::Content::CallbackService {
                                          offset, d->String(), size)));
     }
     int64_t end = size;
-    if (req->size() > 0 && offset + req->size() < size) end = offset + req->size();
+    // size - offset cannot overflow (0 <= offset <= size); offset + req->size() could.
+    if (req->size() > 0 && req->size() < size - offset) end = offset + req->size();
     return new ReadReactor(std::move(*reader), offset, end);
   }
 

@@ -2,10 +2,12 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <github.com/containerd/containerd/api/services/content/v1/content.grpc.pb.h>
 #include <github.com/containerd/containerd/api/services/leases/v1/leases.grpc.pb.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <random>
 #include <regex>
 #include <thread>
@@ -173,6 +175,56 @@ TEST_F(ContentIT, BadInputGetsClearErrorsAndDaemonKeepsServing) {
   EXPECT_EQ(unknown_ref.exit_code, 0);
   EXPECT_EQ(Ok({"content", "ls", "-q"}).out, "") << "nothing was committed";
   EXPECT_EQ(Ok({"version"}).exit_code, 0) << "daemon still serving";
+}
+
+// Read's offset + size may exceed int64 (size "to the end" as INT64_MAX): the bytes after the
+// offset come back, as containerd answers; a size within the blob still cuts the read.
+TEST_F(ContentIT, ReadWithOffsetAndHugeSizeReturnsTheRest) {
+  const std::string data = "0123456789abcdefghijklmnopqrstuvwxy";  // 35 bytes
+  Digest dgst = Digest::FromBytes(data);
+  auto channel = grpc::CreateChannel("unix:" + d_->Socket(), grpc::InsecureChannelCredentials());
+  {  // held by a lease from before it exists, so the GC cannot take it once ctr's lease is gone
+    Ok({"leases", "create", "--id", "holder"});
+    auto leases = containerd::services::leases::v1::Leases::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("containerd-namespace", "default");
+    containerd::services::leases::v1::AddResourceRequest req;
+    req.set_id("holder");
+    req.mutable_resource()->set_id(dgst.String());
+    req.mutable_resource()->set_type("content");
+    google::protobuf::Empty empty;
+    ASSERT_TRUE(leases->AddResource(&ctx, req, &empty).ok());
+  }
+  auto ingest = Exec({"ctr", "-a", d_->Socket(), "content", "ingest", "--expected-digest",
+                      dgst.String(), "read-ref"},
+                     data);
+  ASSERT_EQ(ingest.exit_code, 0) << ingest.err;
+  auto stub = containerd::services::content::v1::Content::NewStub(channel);
+  auto read = [&](int64_t offset, int64_t size, std::string* out) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("containerd-namespace", "default");
+    containerd::services::content::v1::ReadContentRequest req;
+    req.set_digest(dgst.String());
+    req.set_offset(offset);
+    req.set_size(size);
+    auto reader = stub->Read(&ctx, req);
+    containerd::services::content::v1::ReadContentResponse resp;
+    out->clear();
+    while (reader->Read(&resp)) *out += resp.data();
+    return reader->Finish();
+  };
+  std::string got;
+  auto st = read(5, std::numeric_limits<int64_t>::max(), &got);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(got, data.substr(5));
+  st = read(std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::max(), &got);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::OUT_OF_RANGE) << st.error_message();
+  st = read(5, 10, &got);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(got, data.substr(5, 10));
+  st = read(0, 0, &got);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(got, data);
 }
 
 TEST_F(ContentIT, Kill9DuringLargeWriteLeavesNoPartialBlob) {
