@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <github.com/containerd/containerd/api/services/leases/v1/leases.grpc.pb.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -112,6 +114,22 @@ class PullIT : public ::testing::Test {
     Ok({"images", "pull", "--plain-http", "--snapshotter", snapshotter, registry_->Ref("multi")});
     std::string top = TopChainId(*d_, registry_->Ref("multi"), snapshotter);
     ASSERT_FALSE(top.empty()) << Ok({"snapshots", "--snapshotter", snapshotter, "ls"}).out;
+    // A snapshot made outside a lease is garbage to the GC (as in containerd), and the GC the
+    // pull's finished lease scheduled may run after the view exists: hold it in a lease first.
+    Ok({"leases", "create", "--id", "check-view-lease"});
+    {
+      auto channel =
+          grpc::CreateChannel("unix:" + d_->Socket(), grpc::InsecureChannelCredentials());
+      auto leases = containerd::services::leases::v1::Leases::NewStub(channel);
+      grpc::ClientContext ctx;
+      ctx.AddMetadata("containerd-namespace", "default");
+      containerd::services::leases::v1::AddResourceRequest req;
+      req.set_id("check-view-lease");
+      req.mutable_resource()->set_id("check-view");
+      req.mutable_resource()->set_type("snapshots/" + snapshotter);
+      google::protobuf::Empty empty;
+      ASSERT_TRUE(leases->AddResource(&ctx, req, &empty).ok());
+    }
     Ok({"snapshots", "--snapshotter", snapshotter, "view", "check-view", top});
     {
       ViewMount v(*d_, snapshotter, "check-view", d_->Dir() + "/mnt");
@@ -119,6 +137,7 @@ class PullIT : public ::testing::Test {
       CheckMultiRootfs(v);
     }
     Ok({"snapshots", "--snapshotter", snapshotter, "rm", "check-view"});
+    Ok({"leases", "rm", "check-view-lease"});
     auto check = Ok({"images", "check", "--snapshotter", snapshotter});
     EXPECT_NE(check.out.find("complete (6/6)"), std::string::npos) << check.out;
     EXPECT_NE(check.out.find("true"), std::string::npos) << "unpacked:\n" << check.out;
