@@ -52,6 +52,9 @@ Result<std::unique_ptr<Service>> Service::Create(ServiceOptions options) {
   }
   s->io_thread_ = std::jthread([io = &s->io_] { io->run(); });
   s->Recover();
+  if (auto st = s->StartStreamServer(); !st) {
+    return std::move(st).error().Wrap("failed to start the cri streaming server");
+  }
   return s;
 }
 
@@ -61,6 +64,7 @@ Service::~Service() {
     life_->alive = false;  // late task exits and events are dropped from now on
   }
   oom_events_.reset();
+  StopStreamServer();
   pool_.join();
   // Containers outlive the daemon: keep their FIFOs for the next one (Detach, not Close).
   for (const auto& c : containers_.List()) {

@@ -27,6 +27,7 @@
 #include "cri/local_stores.h"
 #include "cri/spec/spec.h"
 #include "cri/store.h"
+#include "cri/streaming/server.h"
 #include "diff/diff.h"
 #include "events/events.h"
 #include "events/exchange.h"
@@ -95,6 +96,10 @@ class Service {
   Status ReopenContainerLog(const v1::ReopenContainerLogRequest& req);
   Status ExecSync(const CallContext& cc, const v1::ExecSyncRequest& req,
                   v1::ExecSyncResponse* resp);
+  // One-time URLs of the streaming server (container_stream.cc).
+  Status Exec(const v1::ExecRequest& req, v1::ExecResponse* resp);
+  Status Attach(const v1::AttachRequest& req, v1::AttachResponse* resp);
+  Status PortForward(const v1::PortForwardRequest& req, v1::PortForwardResponse* resp);
   Status ContainerStats(const v1::ContainerStatsRequest& req, v1::ContainerStatsResponse* resp);
   Status ListContainerStats(const v1::ListContainerStatsRequest& req,
                             v1::ListContainerStatsResponse* resp);
@@ -112,6 +117,8 @@ class Service {
   Status ImageFsInfo(const v1::ImageFsInfoRequest& req, v1::ImageFsInfoResponse* resp);
 
   const Config& GetConfig() const { return options_.config; }
+  // The streaming server's port (0 when it does not run).
+  uint16_t StreamPort() const { return stream_server_ ? stream_server_->Port() : 0; }
 
  private:
   explicit Service(ServiceOptions options);
@@ -162,6 +169,15 @@ class Service {
   void FillStats(const Container& c, const std::optional<google::protobuf::Any>& metrics,
                  v1::ContainerStats* out);
   Status CheckStreamable(const std::shared_ptr<Container>& c) const;
+
+  // ---- streaming (container_stream.cc)
+  struct ExecState;
+  class StreamExec;
+  class StreamAttach;
+  class StreamRuntime;
+  Status StartStreamServer();
+  void StopStreamServer();
+  void RunStreamExec(const std::shared_ptr<ExecState>& s);
 
   // ---- images (images.cc)
   Result<ImageView> ResolveImage(const std::string& ref);
@@ -227,6 +243,9 @@ class Service {
   std::jthread io_thread_;
   // Exit handling and other deferred work.
   asio::thread_pool pool_{2};
+
+  std::shared_ptr<streaming::Runtime> stream_runtime_;
+  std::unique_ptr<streaming::Server> stream_server_;  // lives on io_
 
   std::unique_ptr<events::Subscription> oom_events_;
   std::mutex pause_mu_;

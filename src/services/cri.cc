@@ -159,19 +159,22 @@ class RuntimeService final : public v1::RuntimeService::CallbackService {
       return p_->Svc().ExecSync(cc, *req, resp);
     });
   }
-  // Streaming (Exec, Attach, PortForward) comes with the streaming server.
-  grpc::ServerUnaryReactor* Exec(grpc::CallbackServerContext* rpc, const v1::ExecRequest*,
-                                 v1::ExecResponse*) override {
-    return NotImplementedRpc(rpc, "Exec");
+  grpc::ServerUnaryReactor* Exec(grpc::CallbackServerContext* rpc, const v1::ExecRequest* req,
+                                 v1::ExecResponse* resp) override {
+    return p_->Run(
+        rpc, [this, req, resp](const cri::CallContext&) { return p_->Svc().Exec(*req, resp); });
   }
-  grpc::ServerUnaryReactor* Attach(grpc::CallbackServerContext* rpc, const v1::AttachRequest*,
-                                   v1::AttachResponse*) override {
-    return NotImplementedRpc(rpc, "Attach");
+  grpc::ServerUnaryReactor* Attach(grpc::CallbackServerContext* rpc, const v1::AttachRequest* req,
+                                   v1::AttachResponse* resp) override {
+    return p_->Run(
+        rpc, [this, req, resp](const cri::CallContext&) { return p_->Svc().Attach(*req, resp); });
   }
   grpc::ServerUnaryReactor* PortForward(grpc::CallbackServerContext* rpc,
-                                        const v1::PortForwardRequest*,
-                                        v1::PortForwardResponse*) override {
-    return NotImplementedRpc(rpc, "PortForward");
+                                        const v1::PortForwardRequest* req,
+                                        v1::PortForwardResponse* resp) override {
+    return p_->Run(rpc, [this, req, resp](const cri::CallContext&) {
+      return p_->Svc().PortForward(*req, resp);
+    });
   }
   grpc::ServerUnaryReactor* ContainerStats(grpc::CallbackServerContext* rpc,
                                            const v1::ContainerStatsRequest* req,
