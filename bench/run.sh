@@ -58,6 +58,11 @@ CONC_N=${BENCH_CONC_N:-20}              # concurrent starts (concurrent)
 CRI_TOOL=${BENCH_CRI_TOOL:-$(dirname -- "$TOOL")/bench_cri}
 CRI_PODS=${BENCH_CRI_PODS:-10}          # pods per round (cri_pod_start, cri_pod_memory)
 CRI_CONC_N=${BENCH_CRI_CONC_N:-100}     # pods started at once (cri_concurrent)
+CRI_EXEC_N=${BENCH_CRI_EXEC_N:-50}      # timed crictl exec (and exec -s) per round (cri_exec)
+CRI_PF_MIB=${BENCH_CRI_PF_MIB:-256}     # MiB read through one forwarded connection (cri_portforward)
+# crictl (the streaming scenarios cri_exec, cri_portforward): speaks SPDY to the daemons'
+# streaming servers. On PATH, else the dev VM's copy.
+CRICTL=${CRICTL:-$(command -v crictl || echo /work/shared/tools/crictl)}
 CNI_BIN=${BENCH_CNI_BIN:-/usr/lib/cni}  # Debian's containernetworking-plugins
 PAUSE_BIN=${BERTH_PAUSE:-$(dirname -- "$BERTHD")/berth-pause}
 CRI_PAUSE_REF=docker.io/berth/bench-pause:latest   # the pause image built by pause_archive
@@ -633,6 +638,97 @@ scenario_cri_concurrent() {
 }
 register cri_concurrent "CRI: $CRI_CONC_N pods (RunPodSandbox + CreateContainer + StartContainer) started at once on a fresh daemon: wall time (s), how many succeeded, per-pod p50/max (ms), daemon VmRSS (MiB)" 3
 
+# (10) CRI streaming (issue 12): Exec and PortForward return a one-time URL of the daemon's
+#      streaming server (stream_server_address, 127.0.0.1 in the daemon's network namespace, a
+#      random port), which crictl then dials and speaks SPDY to. The same crictl (1.25, $CRICTL)
+#      drives both daemons; it runs with nsenter in the daemon's network namespace (as the
+#      curl that reads through the forward), since that is where 127.0.0.1:<port> is. One pod per
+#      round on a fresh daemon (bench_cri pods: busybox `sleep 100000`, pause image sandbox).
+#
+#      cri_exec: one untimed `crictl exec CTR true` and `crictl exec -s CTR true`, then
+#      $CRI_EXEC_N of each, one after another; a sample is the wall time of one crictl process
+#      (spawn to reap). Each round's median is a round value; the figure is the median of those:
+#        cri_exec_ms       crictl exec: Exec RPC, SPDY connection to the URL, the exec in the
+#                          container, its stdout/stderr streams and exit status back;
+#        cri_exec_sync_ms  crictl exec -s: ExecSync (one RPC, no streaming server), for scale;
+#        cri_crictl_floor_ms  crictl version (one Version RPC), as many times: what crictl's own
+#                          process start and connection cost in each of the figures above.
+CRI_FIGS_EXEC=(cri_exec_ms cri_exec_sync_ms cri_crictl_floor_ms)
+scenario_cri_exec() {
+  local impl=$1 round=$2 ms
+  failed_before cri_exec "$impl" "${CRI_FIGS_EXEC[@]}" && return 0
+  if ! cri_stream_pod "$impl" "e$round"; then
+    fail cri_exec "$impl" "$round" "$CTR_ERR" "${CRI_FIGS_EXEC[@]}"
+  elif ! crictl_loop exec-warm 1 exec "$CRI_CTR" true || ! crictl_loop exec-sync-warm 1 exec -s "$CRI_CTR" true; then
+    fail cri_exec "$impl" "$round" "untimed warm-up: $CTR_ERR" "${CRI_FIGS_EXEC[@]}"
+  elif ! crictl_loop exec "$CRI_EXEC_N" exec "$CRI_CTR" true; then
+    fail cri_exec "$impl" "$round" "$CTR_ERR" "${CRI_FIGS_EXEC[@]}"
+  else
+    ms=$(median "$LOOP_MS")
+    log "  $impl: crictl exec true: median $ms ms of $CRI_EXEC_N ($(loop_range))"
+    sample cri_exec_ms "$impl" "$ms"
+    if ! crictl_loop exec-sync "$CRI_EXEC_N" exec -s "$CRI_CTR" true; then
+      fail cri_exec "$impl" "$round" "$CTR_ERR" cri_exec_sync_ms
+    else
+      ms=$(median "$LOOP_MS")
+      log "  $impl: crictl exec -s true: median $ms ms of $CRI_EXEC_N ($(loop_range))"
+      sample cri_exec_sync_ms "$impl" "$ms"
+      if ! crictl_loop version "$CRI_EXEC_N" version; then
+        fail cri_exec "$impl" "$round" "$CTR_ERR" cri_crictl_floor_ms
+      else
+        ms=$(median "$LOOP_MS")
+        log "  $impl: crictl version: median $ms ms of $CRI_EXEC_N ($(loop_range))"
+        sample cri_crictl_floor_ms "$impl" "$ms"
+      fi
+    fi
+  fi
+  cri_stop "$impl"
+}
+register cri_exec "CRI streaming exec round trip: crictl exec CTR true ($CRI_EXEC_N per round, one after another, through the daemon's streaming server) and crictl exec -s (ExecSync) for comparison; median of one crictl process (ms)" 3
+
+#      cri_portforward: in the pod's container (started by `crictl exec -s`, untimed) busybox
+#      httpd serves /tmp/big, a sparse file of $CRI_PF_MIB MiB (reading it costs no disk I/O;
+#      httpd sends it with sendfile), on port $CRI_PF_PORT. `crictl port-forward SANDBOX
+#      :$CRI_PF_PORT` runs in the background until it prints "Forwarding from 127.0.0.1:<port>";
+#      one untimed 1 MiB GET through it, then one timed GET of /tmp/big with curl:
+#        cri_pf_mib_s      size / curl's time_total (connect to last byte), MiB/s. Higher is
+#                          better. The bytes go httpd -> the pod's loopback -> the daemon (its
+#                          PortForward dials into the pod's netns) -> SPDY data frames over TCP
+#                          -> crictl -> TCP -> curl, all on this machine;
+#        cri_pf_daemon_cpu_s  CPU time (user + system, 10 ms ticks, /proc/PID/stat) the daemon
+#                          used during that GET: its share of the copying, whatever the wall
+#                          time (crictl and curl compete for the same 2 CPUs);
+#        cri_pf_setup_ms   from spawning crictl port-forward to its "Forwarding from" line:
+#                          process start, PortForward RPC, SPDY connection to the URL.
+CRI_FIGS_PF=(cri_pf_mib_s cri_pf_daemon_cpu_s cri_pf_setup_ms)
+CRI_PF_PORT=5000
+scenario_cri_portforward() {
+  local impl=$1 round=$2 code size t d_cpu=""
+  failed_before cri_portforward "$impl" "${CRI_FIGS_PF[@]}" && return 0
+  if ! cri_stream_pod "$impl" "f$round"; then
+    fail cri_portforward "$impl" "$round" "$CTR_ERR" "${CRI_FIGS_PF[@]}"
+  elif ! crictl_loop pf-httpd 1 exec -s "$CRI_CTR" sh -c \
+      "truncate -s ${CRI_PF_MIB}M /tmp/big && truncate -s 1M /tmp/small && httpd -p $CRI_PF_PORT -h /tmp"; then
+    fail cri_portforward "$impl" "$round" "starting httpd in the pod: $CTR_ERR" "${CRI_FIGS_PF[@]}"
+  elif ! pf_start; then
+    fail cri_portforward "$impl" "$round" "$CTR_ERR" "${CRI_FIGS_PF[@]}"
+  elif ! pf_get small 1048576; then
+    fail cri_portforward "$impl" "$round" "untimed 1 MiB GET: $CTR_ERR" "${CRI_FIGS_PF[@]}"
+  elif ! { cpu_ticks "$D_PID" && d_cpu=$CPU_TICKS; pf_get big $((CRI_PF_MIB * 1048576)); }; then
+    fail cri_portforward "$impl" "$round" "$CTR_ERR" "${CRI_FIGS_PF[@]}"
+  else
+    if [[ -n $d_cpu ]] && cpu_ticks "$D_PID"; then d_cpu=$(ticks_s $((CPU_TICKS - d_cpu))); else d_cpu=""; fi
+    read -r code size t <<<"$PF_GOT"
+    log "  $impl: port-forward ready in $PF_SETUP_MS ms; GET /big: HTTP $code, $size bytes in $t s, daemon CPU ${d_cpu:-?} s"
+    sample cri_pf_mib_s "$impl" "$(awk -v b="$size" -v t="$t" 'BEGIN {printf "%.1f", b / 1048576 / t}')"
+    if [[ -n $d_cpu ]]; then sample cri_pf_daemon_cpu_s "$impl" "$d_cpu"; else sample_na cri_pf_daemon_cpu_s "$impl" "cannot read /proc/$D_PID/stat"; fi
+    sample cri_pf_setup_ms "$impl" "$PF_SETUP_MS"
+  fi
+  pf_stop "$impl"
+  cri_stop "$impl"
+}
+register cri_portforward "CRI port-forward throughput: GET of a $CRI_PF_MIB MiB file from busybox httpd in a pod through one crictl port-forward connection (MiB/s), and the forward's setup time (ms)" 3
+
 # ----------------------------------------------------- CRI scenario helpers
 
 # cri_variants IMPL: the sandbox variants measured for IMPL: "image" (sandbox_image = the
@@ -724,6 +820,151 @@ cri_daemon() {
   ctr_run import images import "$FIXTURES/busybox-oci.tar" || return 1
   ctr_run import-pause images import "$PAUSE_ARCHIVE" || return 1
   cri_tool ready ready --image "$BUSYBOX_REF" --image "$CRI_PAUSE_REF" --timeout-ms 60000 || return 1
+}
+
+# cri_stream_pod IMPL LABEL: a fresh CRI daemon of IMPL (pause image sandbox) with one pod
+# (bench_cri pods: busybox `sleep 100000`) running; sets CRI_SANDBOX and CRI_CTR (its ids) and
+# CRICTL_CMD (crictl with that daemon's endpoints; $D_DIR/crictl.yaml, so that no other
+# config file is read).
+CRI_SANDBOX="" CRI_CTR=""
+CRICTL_CMD=()
+cri_stream_pod() {
+  local impl=$1 label=$2 line
+  CRI_SANDBOX="" CRI_CTR=""
+  cri_daemon "$impl" image || return 1
+  cri_pods "$label" 1 || return 1
+  line=$(awk '$2 == "ok=1"' "$CRI_OUT")
+  CRI_SANDBOX=$(field sandbox "$line")
+  CRI_CTR=$(field container "$line")
+  if [[ -z $CRI_SANDBOX || -z $CRI_CTR ]]; then
+    CTR_ERR="no sandbox/container id in the output of bench_cri pods: $(head -c 300 "$CRI_OUT")"
+    return 1
+  fi
+  printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\n' "$D_SOCK" "$D_SOCK" >"$D_DIR/crictl.yaml"
+  CRICTL_CMD=("$CRICTL" --config "$D_DIR/crictl.yaml" --runtime-endpoint "unix://$D_SOCK"
+              --image-endpoint "unix://$D_SOCK" --timeout 60s)
+}
+
+# crictl_loop LABEL N ARGS...: `crictl ARGS` N times, one after another, in the current CRI
+# daemon's network namespace (one nsenter for the loop, $CRI_LOOP runs in it: it takes
+# $EPOCHREALTIME just before each spawn and after each reap). LOOP_MS = the N wall times in ms;
+# at the first failure CTR_ERR (and status 1). crictl's stderr: $D_DIR/LABEL.err; killed after
+# $CTR_TIMEOUT s for the whole loop.
+CRI_LOOP=""
+LOOP_MS=""
+crictl_loop() {
+  local label=$1 n=$2 pid rc=0 f
+  shift 2
+  CTR_ERR="" LOOP_MS=""
+  if [[ -z $CRI_LOOP ]]; then
+    CRI_LOOP=$WORK/crictl-loop.sh
+    cat >"$CRI_LOOP" <<'LOOP'
+# crictl-loop.sh N ERR CMD...: CMD N times (stdin /dev/null, stdout dropped, stderr appended
+# to ERR), one line "T0 T1" per run; "fail I RC" and exit 1 at the first failure.
+n=$1 err=$2
+shift 2
+for ((i = 1; i <= n; i++)); do
+  t0=$EPOCHREALTIME
+  "$@" </dev/null >/dev/null 2>>"$err"
+  rc=$?
+  t1=$EPOCHREALTIME
+  if ((rc != 0)); then echo "fail $i $rc"; exit 1; fi
+  echo "$t0 $t1"
+done
+LOOP
+  fi
+  : >"$D_DIR/$label.err"
+  timeout -k 5 "$CTR_TIMEOUT" nsenter "--net=/run/netns/$CRI_TAG" bash "$CRI_LOOP" "$n" "$D_DIR/$label.err" \
+    "${CRICTL_CMD[@]}" "$@" >"$D_DIR/$label.out" 2>>"$D_DIR/$label.err" </dev/null &
+  pid=$!
+  HELPERS[$pid]=1
+  wait "$pid" || rc=$?
+  unset "HELPERS[$pid]"
+  LOOP_MS=$(awk '$1 != "fail" && NF == 2 {printf "%.2f ", ($2 - $1) * 1000}' "$D_DIR/$label.out")
+  if ((rc == 124)); then
+    CTR_ERR="crictl $1 $2 ($label): killed after ${CTR_TIMEOUT} s, after $(wc -w <<<"$LOOP_MS") of $n runs: $(last_line "$D_DIR/$label.err")"
+  elif ((rc != 0)); then
+    f=$(grep -m1 '^fail ' "$D_DIR/$label.out" || true)
+    if [[ -n $f ]]; then
+      CTR_ERR="crictl $1 $2 ($label, run $(cut -d' ' -f2 <<<"$f") of $n) exited $(cut -d' ' -f3 <<<"$f"): $(last_line "$D_DIR/$label.err")"
+    else
+      CTR_ERR="crictl $1 ($label): the loop exited $rc: $(last_line "$D_DIR/$label.err")"
+    fi
+  fi
+  return "$rc"
+}
+
+# loop_range: "min-max ms" of LOOP_MS.
+loop_range() { tr ' ' '\n' <<<"$LOOP_MS" | awk NF | sort -g | awk 'NR == 1 {a = $1} {b = $1} END {printf "%s-%s ms", a, b}'; }
+
+# pf_start: `crictl port-forward $CRI_SANDBOX :$CRI_PF_PORT` in the background, in the daemon's
+# network namespace (nsenter execs crictl: PF_PID is crictl's), its stdout read through a pipe
+# until "Forwarding from 127.0.0.1:<port> -> ...". Sets PF_PORT and PF_SETUP_MS (spawn to that
+# line); CTR_ERR (and status 1) when crictl exits or says nothing of the kind within 60 s.
+PF_PID="" PF_FD="" PF_PORT="" PF_SETUP_MS=""
+pf_start() {
+  local t0 line="" re='^Forwarding from 127\.0\.0\.1:([0-9]+) '
+  PF_PORT="" PF_SETUP_MS=""
+  t0=$EPOCHREALTIME
+  exec {PF_FD}< <(exec nsenter "--net=/run/netns/$CRI_TAG" "${CRICTL_CMD[@]}" port-forward "$CRI_SANDBOX" \
+                    ":$CRI_PF_PORT" </dev/null 2>"$D_DIR/pf.err")
+  PF_PID=$!
+  HELPERS[$PF_PID]=1
+  while read -r -t 60 -u "$PF_FD" line; do
+    echo "$line" >>"$D_DIR/pf.out"
+    if [[ $line =~ $re ]]; then
+      PF_PORT=${BASH_REMATCH[1]}
+      break
+    fi
+  done
+  if [[ -z $PF_PORT ]]; then
+    CTR_ERR="crictl port-forward printed no \"Forwarding from 127.0.0.1:<port>\" line$(alive "$PF_PID" && echo " in 60 s" || echo " and exited"): $(last_line "$D_DIR/pf.out") $(last_line "$D_DIR/pf.err")"
+    return 1
+  fi
+  PF_SETUP_MS=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", (b - a) * 1000}')
+}
+
+# pf_get NAME BYTES: GET http://127.0.0.1:$PF_PORT/NAME with curl (in the daemon's netns,
+# body dropped); PF_GOT = "HTTP-CODE SIZE TIME_TOTAL_S". CTR_ERR (and status 1) unless it is a
+# 200 of BYTES bytes and crictl is still running.
+PF_GOT=""
+pf_get() {
+  local name=$1 want=$2 code size
+  CTR_ERR="" PF_GOT=""
+  if ! waitable "$D_DIR/curl-$name.out" timeout -k 5 "$CTR_TIMEOUT" nsenter "--net=/run/netns/$CRI_TAG" \
+      curl -sS --noproxy '*' -o /dev/null -w '%{http_code} %{size_download} %{time_total}' \
+      "http://127.0.0.1:$PF_PORT/$name" 2>"$D_DIR/curl-$name.err"; then
+    CTR_ERR="curl of /$name through the port-forward failed: $(cat "$D_DIR/curl-$name.out") $(last_line "$D_DIR/curl-$name.err") (crictl: $(last_line "$D_DIR/pf.err"))"
+    return 1
+  fi
+  PF_GOT=$(<"$D_DIR/curl-$name.out")
+  read -r code size _ <<<"$PF_GOT"
+  if [[ $code != 200 || $size != "$want" ]]; then
+    CTR_ERR="GET /$name through the port-forward: HTTP $code, $size bytes, want 200 and $want (crictl: $(last_line "$D_DIR/pf.err"))"
+    return 1
+  fi
+  if ! alive "$PF_PID"; then
+    CTR_ERR="crictl port-forward exited during GET /$name: $(last_line "$D_DIR/pf.err")"
+    return 1
+  fi
+}
+
+# pf_stop IMPL: SIGTERM to crictl port-forward (by PID), reap it, close its pipe; its stderr
+# lines, if any, are copied to stderr.
+pf_stop() {
+  local i
+  [[ -n $PF_PID ]] || return 0
+  kill -TERM "$PF_PID" 2>/dev/null || true
+  for ((i = 0; i < 500; i++)); do alive "$PF_PID" || break; sleep 0.01; done
+  alive "$PF_PID" && kill -KILL "$PF_PID" 2>/dev/null
+  wait "$PF_PID" 2>/dev/null || true
+  unset "HELPERS[$PF_PID]"
+  exec {PF_FD}<&-
+  PF_PID="" PF_FD=""
+  if [[ -s $D_DIR/pf.err ]]; then
+    log "  $1: crictl port-forward said on stderr ($(wc -l <"$D_DIR/pf.err") lines), e.g.:"
+    head -n 3 "$D_DIR/pf.err" | cut -c1-300 | sed 's/^/      /' >&2
+  fi
 }
 
 # cri_stop IMPL: remove every pod of the current CRI daemon through its CRI (their containers
@@ -1541,6 +1782,7 @@ usage: bench/run.sh [options] [scenario...]
 environment: BERTHD=$BERTHD BERTH=$BERTH CONTAINERD=$CONTAINERD CTR=$CTR
              BENCH_TOOL=$TOOL BENCH_CRI_TOOL=$CRI_TOOL BERTH_PAUSE=$PAUSE_BIN
              BENCH_CNI_BIN=$CNI_BIN BENCH_CRI_PODS=$CRI_PODS BENCH_CRI_CONC_N=$CRI_CONC_N
+             CRICTL=$CRICTL BENCH_CRI_EXEC_N=$CRI_EXEC_N BENCH_CRI_PF_MIB=$CRI_PF_MIB
              BENCH_STATE_TMPFS=$STATE_TMPFS
              BENCH_FIXTURES=$FIXTURES BENCH_BIG_MIB=$BIG_MIB BENCH_CTR_TIMEOUT=$CTR_TIMEOUT
              CONTAINERD_DISABLED_PLUGINS="$CONTAINERD_DISABLED_PLUGINS"
@@ -1593,6 +1835,10 @@ if [[ " ${RUN[*]}" == *" cri_"* ]]; then
     [[ -x $b ]] || die "$b is missing (the CRI scenarios need containernetworking-plugins)"
   done
   for b in nsenter ip runc; do command -v "$b" >/dev/null || die "$b is missing (the CRI scenarios need it)"; done
+fi
+if [[ " ${RUN[*]} " == *" cri_exec "* || " ${RUN[*]} " == *" cri_portforward "* ]]; then
+  [[ -x $CRICTL ]] || die "$CRICTL is missing (cri_exec and cri_portforward need crictl; point CRICTL at it)"
+  command -v curl >/dev/null || die "curl is missing (cri_portforward needs it)"
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench.XXXXXX")

@@ -485,8 +485,15 @@ class Service::StreamRuntime final : public streaming::Runtime {
 
 Status Service::StartStreamServer() {
   const Config& cfg = options_.config;
-  if (cfg.enable_tls_streaming) {
-    return NotImplemented("enable_tls_streaming: TLS for the streaming server is not supported");
+  if (!cfg.enable_tls_streaming) {
+    if (!cfg.tls_cert_file.empty()) {
+      return InvalidArgument(
+          "X509KeyPairStreaming.TLSCertFile is set but EnableTLSStreaming is not set");
+    }
+    if (!cfg.tls_key_file.empty()) {
+      return InvalidArgument(
+          "X509KeyPairStreaming.TLSKeyFile is set but EnableTLSStreaming is not set");
+    }
   }
   uint32_t port = 0;
   if (!cfg.stream_server_port.empty()) {
@@ -504,11 +511,15 @@ Status Service::StartStreamServer() {
   stream_runtime_ = std::make_shared<StreamRuntime>(this);
   streaming::ServerOptions so{
       .address = cfg.stream_server_address.empty() ? "127.0.0.1" : cfg.stream_server_address,
-      .port = static_cast<uint16_t>(port)};
+      .port = static_cast<uint16_t>(port),
+      .tls = cfg.enable_tls_streaming,
+      .tls_cert_file = cfg.tls_cert_file,
+      .tls_key_file = cfg.tls_key_file};
   if (*idle > std::chrono::nanoseconds(0)) so.idle_timeout = *idle;
   BERTH_ASSIGN_OR_RETURN(stream_server_,
                          streaming::Server::Start(io_, std::move(so), stream_runtime_.get()));
   log::L()
+      .With("tls", cfg.enable_tls_streaming)
       .With("address", stream_server_->Address())
       .With("port", stream_server_->Port())
       .Info("cri streaming server listening");

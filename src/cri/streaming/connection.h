@@ -69,6 +69,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   void Read();
   void OnRead(size_t n);
+  template <class Buffer, class Handler>
+  void AsyncRead(const Buffer& b, Handler&& h);
+  template <class Buffer, class Handler>
+  void AsyncWrite(const Buffer& b, Handler&& h);
   Status FeedHead(std::string_view bytes);
   void Refuse(const http::Refusal& refusal);
   void Flush();
@@ -78,6 +82,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   Server& server_;
   asio::ip::tcp::socket socket_;
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;  // over socket_, with TLS
+  bool handshaken_ = false;
   asio::steady_timer idle_timer_;
   asio::steady_timer creation_timer_;
   std::array<char, 64 * 1024> buffer_{};

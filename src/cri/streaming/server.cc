@@ -109,6 +109,9 @@ Server::Server(asio::io_context& io, ServerOptions options, Runtime* runtime)
 Result<std::unique_ptr<Server>> Server::Start(asio::io_context& io, ServerOptions options,
                                               Runtime* runtime) {
   std::unique_ptr<Server> s(new Server(io, std::move(options), runtime));
+  if (s->options_.tls) {
+    BERTH_ASSIGN_OR_RETURN(s->tls_, MakeTlsContext(s->options_));
+  }
   std::error_code ec;
   auto addr = asio::ip::make_address(s->options_.address, ec);
   if (ec) {
@@ -195,7 +198,7 @@ void Server::Forget(Connection* c) {
 
 Result<std::string> Server::Url(std::string_view kind, StreamRequest request) {
   BERTH_ASSIGN_OR_RETURN(std::string token, cache_.Insert(std::move(request)));
-  return fmt::format("http://{}:{}/{}/{}", url_host_, port_, kind, token);
+  return fmt::format("{}://{}:{}/{}/{}", tls_ ? "https" : "http", url_host_, port_, kind, token);
 }
 
 Result<std::string> Server::GetExecUrl(ExecRequest request) {
@@ -232,6 +235,22 @@ void Connection::Start() {
       self->protocol_->OnCreationTimeout();
     }
   });
+  if (server_.tls_) {
+    tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *server_.tls_);
+    tls_->async_handshake(asio::ssl::stream_base::server,
+                          [self = shared_from_this()](std::error_code e) {
+                            if (self->closed_) return;
+                            if (e) {
+                              log::L().With("error", e.message()).Info("streaming: TLS handshake");
+                              self->Abort();
+                              return;
+                            }
+                            self->handshaken_ = true;
+                            self->Read();
+                          });
+    return;
+  }
+  handshaken_ = true;
   Read();
 }
 
@@ -250,18 +269,35 @@ void Connection::ArmIdle() {
 }
 
 void Connection::Read() {
-  if (reading_ || paused_ || closed_ || ending_) return;
+  if (reading_ || paused_ || closed_ || ending_ || !handshaken_) return;
   reading_ = true;
-  socket_.async_read_some(asio::buffer(buffer_),
-                          [self = shared_from_this()](std::error_code ec, size_t n) {
-                            self->reading_ = false;
-                            if (self->closed_) return;
-                            if (ec) {
-                              self->Abort();  // the client is gone
-                              return;
-                            }
-                            self->OnRead(n);
-                          });
+  AsyncRead(asio::buffer(buffer_), [self = shared_from_this()](std::error_code ec, size_t n) {
+    self->reading_ = false;
+    if (self->closed_) return;
+    if (ec) {
+      self->Abort();  // the client is gone
+      return;
+    }
+    self->OnRead(n);
+  });
+}
+
+template <class Buffer, class Handler>
+void Connection::AsyncRead(const Buffer& b, Handler&& h) {
+  if (tls_) {
+    tls_->async_read_some(b, std::forward<Handler>(h));
+  } else {
+    socket_.async_read_some(b, std::forward<Handler>(h));
+  }
+}
+
+template <class Buffer, class Handler>
+void Connection::AsyncWrite(const Buffer& b, Handler&& h) {
+  if (tls_) {
+    asio::async_write(*tls_, b, std::forward<Handler>(h));
+  } else {
+    asio::async_write(socket_, b, std::forward<Handler>(h));
+  }
 }
 
 void Connection::OnRead(size_t n) {
@@ -353,28 +389,27 @@ void Connection::Write(std::string bytes) {
 }
 
 void Connection::Flush() {
-  if (!writing_.empty() || closed_) return;
+  if (!writing_.empty() || closed_ || !handshaken_) return;
   if (out_.empty()) {
     if (ending_) Close();
     return;
   }
   writing_ = std::move(out_);
   out_.clear();
-  asio::async_write(
-      socket_, asio::buffer(writing_), [self = shared_from_this()](std::error_code ec, size_t) {
-        if (self->closed_) return;
-        if (ec) {
-          self->Abort();
-          return;
-        }
-        const bool was_backlogged = self->Backlogged();
-        self->pending_ -= self->writing_.size();
-        self->writing_.clear();
-        if (was_backlogged && !self->Backlogged() && self->protocol_ && !self->shut_down_) {
-          self->protocol_->OnDrained();
-        }
-        self->Flush();
-      });
+  AsyncWrite(asio::buffer(writing_), [self = shared_from_this()](std::error_code ec, size_t) {
+    if (self->closed_) return;
+    if (ec) {
+      self->Abort();
+      return;
+    }
+    const bool was_backlogged = self->Backlogged();
+    self->pending_ -= self->writing_.size();
+    self->writing_.clear();
+    if (was_backlogged && !self->Backlogged() && self->protocol_ && !self->shut_down_) {
+      self->protocol_->OnDrained();
+    }
+    self->Flush();
+  });
 }
 
 void Connection::PauseReading() { paused_ = true; }

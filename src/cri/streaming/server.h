@@ -9,6 +9,7 @@
 // pod actually does — is the Runtime interface the CRI service implements; the server never
 // looks inside containers itself.
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -140,9 +141,19 @@ struct ServerOptions {
   size_t max_pending_output = 4 * 1024 * 1024;
   size_t max_streams = 1000;  // SPDY streams open at once per connection
   size_t max_connections = 4096;
+  // TLS (enable_tls_streaming): serve HTTPS with this PEM certificate and key; with `tls` and
+  // both empty, a self-signed certificate made at start (containerd's selfSignTLS mode).
+  bool tls = false;
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class Connection;
+
+// The TLS context of ServerOptions (tls.cc): the configured key pair, or a self-signed ECDSA
+// certificate for the host name, localhost and the listen address. InvalidArgument when only one
+// of the files is set or they do not load.
+Result<std::unique_ptr<asio::ssl::context>> MakeTlsContext(const ServerOptions& options);
 
 class Server {
  public:
@@ -155,7 +166,7 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // http://<address>:<port>/exec/<token>, ... for a request the rpc validated.
+  // http://<address>:<port>/exec/<token> (https with TLS), ... for a request the rpc validated.
   Result<std::string> GetExecUrl(ExecRequest request);
   Result<std::string> GetAttachUrl(AttachRequest request);
   Result<std::string> GetPortForwardUrl(PortForwardRequest request);
@@ -176,6 +187,7 @@ class Server {
   ServerOptions options_;
   Runtime* runtime_;
   RequestCache cache_;
+  std::unique_ptr<asio::ssl::context> tls_;  // with ServerOptions::tls
   asio::ip::tcp::acceptor acceptor_;
   std::string address_;
   std::string url_host_;
