@@ -187,12 +187,13 @@ class Service::StreamExec final : public streaming::RemoteCommand {
     if (auto st = eio.WriteStdin(std::move(data), [d](Status) { (*d)(); }); !st) (*d)();
   }
 
-  // s->mu held. Containerd closes an exec's stdin at the client's EOF (stdin-once) unless it
-  // has a terminal.
+  // s->mu held. containerd closes an exec's stdin at the client's EOF (stdin-once) unless it
+  // has a terminal. Closing our end of the FIFO once the queued data is in is enough: the shim
+  // reads the rest, sees EOF and closes the process's stdin. (A CloseIO to the shim now would
+  // race with that copy and could cut the data short.)
   static void CloseStdin(const std::shared_ptr<ExecState>& s) {
     if (s->req.tty || !s->eio) return;
     s->eio->CloseStdin();
-    s->svc->Post([s] { (void)s->task->CloseStdin(s->exec_id); });
   }
 
  private:
@@ -334,15 +335,10 @@ class Service::StreamAttach final : public streaming::RemoteCommand {
     if (auto st = c_->io->WriteStdin(std::move(data), [d](Status) { (*d)(); }); !st) (*d)();
   }
 
+  // As for exec: our FIFO end closes once the queued data is in; the shim sees EOF.
   void StdinEof() override {
     if (!c_->meta.config.stdin_once() || c_->meta.config.tty()) return;
     c_->io->CloseStdin();
-    std::shared_ptr<runtime::Task> task;
-    {
-      std::lock_guard lock(c_->mu);
-      task = c_->task;
-    }
-    if (task) svc_->Post([task] { (void)task->CloseStdin(""); });
   }
 
   void Resize(uint16_t w, uint16_t h) override {
