@@ -60,6 +60,7 @@ CRI_PODS=${BENCH_CRI_PODS:-10}          # pods per round (cri_pod_start, cri_pod
 CRI_CONC_N=${BENCH_CRI_CONC_N:-100}     # pods started at once (cri_concurrent)
 CRI_EXEC_N=${BENCH_CRI_EXEC_N:-50}      # timed crictl exec (and exec -s) per round (cri_exec)
 CRI_PF_MIB=${BENCH_CRI_PF_MIB:-256}     # MiB read through one forwarded connection (cri_portforward)
+CRI_PF_N=${BENCH_CRI_PF_N:-3}           # timed GETs of those per round (cri_portforward)
 # crictl (the streaming scenarios cri_exec, cri_portforward): speaks SPDY to the daemons'
 # streaming servers. On PATH, else the dev VM's copy.
 CRICTL=${CRICTL:-$(command -v crictl || echo /work/shared/tools/crictl)}
@@ -668,7 +669,7 @@ scenario_cri_exec() {
     log "  $impl: crictl exec true: median $ms ms of $CRI_EXEC_N ($(loop_range))"
     sample cri_exec_ms "$impl" "$ms"
     if ! crictl_loop exec-sync "$CRI_EXEC_N" exec -s "$CRI_CTR" true; then
-      fail cri_exec "$impl" "$round" "$CTR_ERR" cri_exec_sync_ms
+      fail cri_exec "$impl" "$round" "$CTR_ERR" cri_exec_sync_ms cri_crictl_floor_ms
     else
       ms=$(median "$LOOP_MS")
       log "  $impl: crictl exec -s true: median $ms ms of $CRI_EXEC_N ($(loop_range))"
@@ -690,20 +691,24 @@ register cri_exec "CRI streaming exec round trip: crictl exec CTR true ($CRI_EXE
 #      httpd serves /tmp/big, a sparse file of $CRI_PF_MIB MiB (reading it costs no disk I/O;
 #      httpd sends it with sendfile), on port $CRI_PF_PORT. `crictl port-forward SANDBOX
 #      :$CRI_PF_PORT` runs in the background until it prints "Forwarding from 127.0.0.1:<port>";
-#      one untimed 1 MiB GET through it, then one timed GET of /tmp/big with curl:
+#      one untimed 1 MiB GET through it, then $CRI_PF_N timed GETs of /tmp/big with curl, one
+#      after another, each a new TCP connection to crictl and so a new forwarded connection (a
+#      pair of SPDY streams on crictl's one connection to the streaming server). A round's value
+#      is the median of its GETs; the figure the median of those:
 #        cri_pf_mib_s      size / curl's time_total (connect to last byte), MiB/s. Higher is
 #                          better. The bytes go httpd -> the pod's loopback -> the daemon (its
 #                          PortForward dials into the pod's netns) -> SPDY data frames over TCP
-#                          -> crictl -> TCP -> curl, all on this machine;
-#        cri_pf_daemon_cpu_s  CPU time (user + system, 10 ms ticks, /proc/PID/stat) the daemon
-#                          used during that GET: its share of the copying, whatever the wall
-#                          time (crictl and curl compete for the same 2 CPUs);
+#                          -> crictl -> TCP -> curl, all on this machine's 2 CPUs;
+#        cri_pf_daemon_cpu_s, cri_pf_crictl_cpu_s  CPU time (user + system, 10 ms ticks,
+#                          /proc/PID/stat) the daemon and crictl used during one GET: the
+#                          daemon's share of the copying, whatever the wall time, and what its
+#                          framing costs the client (the same crictl on both sides);
 #        cri_pf_setup_ms   from spawning crictl port-forward to its "Forwarding from" line:
 #                          process start, PortForward RPC, SPDY connection to the URL.
-CRI_FIGS_PF=(cri_pf_mib_s cri_pf_daemon_cpu_s cri_pf_setup_ms)
+CRI_FIGS_PF=(cri_pf_mib_s cri_pf_daemon_cpu_s cri_pf_crictl_cpu_s cri_pf_setup_ms)
 CRI_PF_PORT=5000
 scenario_cri_portforward() {
-  local impl=$1 round=$2 code size t d_cpu=""
+  local impl=$1 round=$2 code size t d0 c0 i mibs="" dcpu="" ccpu=""
   failed_before cri_portforward "$impl" "${CRI_FIGS_PF[@]}" && return 0
   if ! cri_stream_pod "$impl" "f$round"; then
     fail cri_portforward "$impl" "$round" "$CTR_ERR" "${CRI_FIGS_PF[@]}"
@@ -714,20 +719,34 @@ scenario_cri_portforward() {
     fail cri_portforward "$impl" "$round" "$CTR_ERR" "${CRI_FIGS_PF[@]}"
   elif ! pf_get small 1048576; then
     fail cri_portforward "$impl" "$round" "untimed 1 MiB GET: $CTR_ERR" "${CRI_FIGS_PF[@]}"
-  elif ! { cpu_ticks "$D_PID" && d_cpu=$CPU_TICKS; pf_get big $((CRI_PF_MIB * 1048576)); }; then
-    fail cri_portforward "$impl" "$round" "$CTR_ERR" "${CRI_FIGS_PF[@]}"
   else
-    if [[ -n $d_cpu ]] && cpu_ticks "$D_PID"; then d_cpu=$(ticks_s $((CPU_TICKS - d_cpu))); else d_cpu=""; fi
-    read -r code size t <<<"$PF_GOT"
-    log "  $impl: port-forward ready in $PF_SETUP_MS ms; GET /big: HTTP $code, $size bytes in $t s, daemon CPU ${d_cpu:-?} s"
-    sample cri_pf_mib_s "$impl" "$(awk -v b="$size" -v t="$t" 'BEGIN {printf "%.1f", b / 1048576 / t}')"
-    if [[ -n $d_cpu ]]; then sample cri_pf_daemon_cpu_s "$impl" "$d_cpu"; else sample_na cri_pf_daemon_cpu_s "$impl" "cannot read /proc/$D_PID/stat"; fi
-    sample cri_pf_setup_ms "$impl" "$PF_SETUP_MS"
+    log "  $impl: port-forward ready in $PF_SETUP_MS ms"
+    for ((i = 1; i <= CRI_PF_N; i++)); do
+      d0="" c0=""
+      cpu_ticks "$D_PID" && d0=$CPU_TICKS
+      cpu_ticks "$PF_PID" && c0=$CPU_TICKS
+      pf_get big $((CRI_PF_MIB * 1048576)) || break
+      if [[ -n $d0 ]] && cpu_ticks "$D_PID"; then d0=$(ticks_s $((CPU_TICKS - d0))); else d0=""; fi
+      if [[ -n $c0 ]] && cpu_ticks "$PF_PID"; then c0=$(ticks_s $((CPU_TICKS - c0))); else c0=""; fi
+      read -r code size t <<<"$PF_GOT"
+      mibs+="$(awk -v b="$size" -v t="$t" 'BEGIN {printf "%.1f", b / 1048576 / t}') "
+      dcpu+="$d0 " ccpu+="$c0 "
+      log "  $impl: GET /big $i: HTTP $code, $size bytes in $t s; CPU: daemon ${d0:-?} s, crictl ${c0:-?} s"
+    done
+    if [[ -n $CTR_ERR ]]; then
+      fail cri_portforward "$impl" "$round" "GET $i of $CRI_PF_N: $CTR_ERR" "${CRI_FIGS_PF[@]}"
+    else
+      sample cri_pf_mib_s "$impl" "$(median "$mibs")"
+      dcpu=$(median "$dcpu") ccpu=$(median "$ccpu")
+      if [[ $dcpu != n/a ]]; then sample cri_pf_daemon_cpu_s "$impl" "$dcpu"; else sample_na cri_pf_daemon_cpu_s "$impl" "cannot read /proc/$D_PID/stat"; fi
+      if [[ $ccpu != n/a ]]; then sample cri_pf_crictl_cpu_s "$impl" "$ccpu"; else sample_na cri_pf_crictl_cpu_s "$impl" "cannot read /proc/$PF_PID/stat"; fi
+      sample cri_pf_setup_ms "$impl" "$PF_SETUP_MS"
+    fi
   fi
   pf_stop "$impl"
   cri_stop "$impl"
 }
-register cri_portforward "CRI port-forward throughput: GET of a $CRI_PF_MIB MiB file from busybox httpd in a pod through one crictl port-forward connection (MiB/s), and the forward's setup time (ms)" 3
+register cri_portforward "CRI port-forward throughput: $CRI_PF_N GETs of a $CRI_PF_MIB MiB file from busybox httpd in a pod through crictl port-forward (MiB/s), daemon and crictl CPU per GET (s), the forward's setup time (ms)" 3
 
 # ----------------------------------------------------- CRI scenario helpers
 
@@ -1782,7 +1801,7 @@ usage: bench/run.sh [options] [scenario...]
 environment: BERTHD=$BERTHD BERTH=$BERTH CONTAINERD=$CONTAINERD CTR=$CTR
              BENCH_TOOL=$TOOL BENCH_CRI_TOOL=$CRI_TOOL BERTH_PAUSE=$PAUSE_BIN
              BENCH_CNI_BIN=$CNI_BIN BENCH_CRI_PODS=$CRI_PODS BENCH_CRI_CONC_N=$CRI_CONC_N
-             CRICTL=$CRICTL BENCH_CRI_EXEC_N=$CRI_EXEC_N BENCH_CRI_PF_MIB=$CRI_PF_MIB
+             CRICTL=$CRICTL BENCH_CRI_EXEC_N=$CRI_EXEC_N BENCH_CRI_PF_MIB=$CRI_PF_MIB BENCH_CRI_PF_N=$CRI_PF_N
              BENCH_STATE_TMPFS=$STATE_TMPFS
              BENCH_FIXTURES=$FIXTURES BENCH_BIG_MIB=$BIG_MIB BENCH_CTR_TIMEOUT=$CTR_TIMEOUT
              CONTAINERD_DISABLED_PLUGINS="$CONTAINERD_DISABLED_PLUGINS"
