@@ -4,6 +4,7 @@
 // come and go, port-forward of an HTTP server in a pod over many connections, one-time tokens,
 // and clients that misbehave or vanish. berthd's streaming server listens on 127.0.0.1 inside
 // the environment's network namespace; the clients dial from there (stream::SetDialNetns).
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <regex>
@@ -294,9 +295,13 @@ TEST_F(CriStreamingIT, ExecProcessExitsWhileTheClientStillSends) {
   RemovePod(p.id);
 }
 
-TEST_F(CriStreamingIT, ClientThatVanishesLeavesNoProcessOrFifo) {
+TEST_F(CriStreamingIT, ClientThatVanishesLeavesNoProcessFifoOrFd) {
   auto p = RunBusybox("st-vanish", {"sleep", "3600"});
   ASSERT_FALSE(p.ctr.empty());
+  // berthd's descriptors once a streaming exec has come and gone (its first one may open
+  // things that stay, such as the streaming server's own state).
+  RunExec(p.ctr, {"true"});
+  const size_t fds = DirEntries(fmt::format("/proc/{}/fd", E().D().Pid())).size();
   for (bool tty : {false, true}) {
     SCOPED_TRACE(tty ? "tty" : "no tty");
     auto url = ExecUrl(p.ctr, {"sleep", tty ? "4242" : "4343"}, /*stdin=*/true, tty);
@@ -312,6 +317,16 @@ TEST_F(CriStreamingIT, ClientThatVanishesLeavesNoProcessOrFifo) {
         << Sh(p.ctr, "ps");
     EXPECT_TRUE(Eventually([&] { return FifoDirs(p.ctr) == 1u; }, std::chrono::seconds(10)));
   }
+  // A port-forward client gone mid-connection too.
+  auto pf = stream::PortForwardSpdy::Dial(PortForwardUrl(p.id));
+  ASSERT_TRUE(pf) << pf.error().ToString();
+  auto s = (*pf)->Open(1);  // refused: only the session itself
+  ASSERT_TRUE(s) << s.error().ToString();
+  (*pf)->Conn().Abort();
+  const std::string fd_dir = fmt::format("/proc/{}/fd", E().D().Pid());
+  EXPECT_TRUE(
+      Eventually([&] { return DirEntries(fd_dir).size() <= fds; }, std::chrono::seconds(10)))
+      << DirEntries(fd_dir).size() << " descriptors, " << fds << " before";
   RemovePod(p.id);
 }
 
