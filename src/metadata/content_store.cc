@@ -47,24 +47,24 @@ Status WriteBlob(Txn& txn, const std::string& ns, const content::Info& info) {
 }
 
 // A writer in a namespace: either a backend writer, or "shared" (the blob exists in another
-// namespace; nothing is written and Commit records it here).
+// namespace; nothing is written and Commit records it here). A shared writer that is written
+// to after all (the expected size is advisory, as in containerd) becomes a backend writer that
+// starts with a copy of the shared blob, so the new data is appended to it.
 class NamespacedWriter final : public content::Writer {
  public:
-  NamespacedWriter(Db& db, Context ctx, std::string ref, std::unique_ptr<content::Writer> w,
-                   Descriptor shared_desc)
+  NamespacedWriter(Db& db, content::Store& backend, Context ctx, std::string ref, std::string bref,
+                   std::unique_ptr<content::Writer> w, Descriptor shared_desc)
       : db_(db),
+        backend_(backend),
         ctx_(std::move(ctx)),
         ref_(std::move(ref)),
+        bref_(std::move(bref)),
         w_(std::move(w)),
         shared_(std::move(shared_desc)),
         started_(Now()) {}
 
   berth::Status Write(std::string_view data) override {
-    if (!w_) {
-      return FailedPrecondition(
-          fmt::format("ref {:?}: content {} is already stored; commit to link it", ref_,
-                      shared_.digest.String()));
-    }
+    if (!w_) BERTH_TRY(CopyShared());
     return w_->Write(data);
   }
 
@@ -147,9 +147,36 @@ class NamespacedWriter final : public content::Writer {
   berth::Status Close() override { return w_ ? w_->Close() : Ok(); }
 
  private:
+  // containerd's namespacedWriter.createAndCopy: a backend ingest holding the shared blob.
+  berth::Status CopyShared() {
+    BERTH_ASSIGN_OR_RETURN(auto w, backend_.Writer({}, {.ref = bref_}));
+    if (auto st = w->Truncate(0); !st) return st;
+    BERTH_ASSIGN_OR_RETURN(auto ra, backend_.ReaderAt({}, shared_));
+    std::string buf(1 << 20, '\0');
+    for (int64_t off = 0; off < shared_.size;) {
+      size_t want = static_cast<size_t>(std::min<int64_t>(shared_.size - off, buf.size()));
+      BERTH_ASSIGN_OR_RETURN(size_t n, ra->ReadAt(buf.data(), want, off));
+      if (n == 0) {
+        return Unknown(fmt::format("copy of {} for ref {:?}: short read at {}",
+                                   shared_.digest.String(), ref_, off));
+      }
+      BERTH_TRY(w->Write(std::string_view(buf.data(), n)));
+      off += static_cast<int64_t>(n);
+    }
+    // The ingest is the backend's now (Status, Abort and GC follow it); the shared blob was
+    // held by the ingest's "expected" until the copy was complete.
+    BERTH_TRY(db_.Update([&](Txn& txn) -> berth::Status {
+      return txn.DeleteTree(IngestKey(ctx_.ns, ref_, {"expected"}));
+    }));
+    w_ = std::move(w);
+    return Ok();
+  }
+
   Db& db_;
+  content::Store& backend_;
   Context ctx_;
   std::string ref_;
+  std::string bref_;  // the backend ingest's ref, for CopyShared
   std::unique_ptr<content::Writer> w_;
   Descriptor shared_;
   Timestamp started_;
@@ -362,15 +389,15 @@ Result<std::unique_ptr<content::Writer>> ContentStore::Writer(const Context& ctx
   if (exists) return AlreadyExists(fmt::format("content {}", desc.digest.String()));
   if (shared) {
     return std::unique_ptr<content::Writer>(
-        std::make_unique<NamespacedWriter>(db_, ctx, opts.ref, nullptr, desc));
+        std::make_unique<NamespacedWriter>(db_, backend_, ctx, opts.ref, bref, nullptr, desc));
   }
   // The backend never sees the expected digest: content must be committed in this namespace
   // before it counts as present here.
   Descriptor backend_desc = desc;
   backend_desc.digest = {};
   BERTH_ASSIGN_OR_RETURN(auto w, backend_.Writer({}, {.ref = bref, .desc = backend_desc}));
-  return std::unique_ptr<content::Writer>(
-      std::make_unique<NamespacedWriter>(db_, ctx, opts.ref, std::move(w), Descriptor{}));
+  return std::unique_ptr<content::Writer>(std::make_unique<NamespacedWriter>(
+      db_, backend_, ctx, opts.ref, bref, std::move(w), Descriptor{}));
 }
 
 }  // namespace berth::metadata

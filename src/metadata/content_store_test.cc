@@ -33,6 +33,35 @@ TEST_F(ContentStoreTest, NamespacesIsolateButShareBlobs) {
   EXPECT_TRUE(again.error().Is(Errc::kAlreadyExists));
 }
 
+// containerd's content conformance (testCrossNSAppend): the expected descriptor is advisory. A
+// writer opened in b for a blob a has may append to it, and commits another blob with the
+// larger size; a's blob is untouched.
+TEST_F(ContentStoreTest, WriterForSharedBlobMayAppendPastIt) {
+  Digest d = Put("a", "shared bytes");
+  Context b{.ns = "b"};
+  auto w = cs_->Writer(b, {.ref = "append", .desc = {.digest = d, .size = 12}});
+  ASSERT_TRUE(w) << w.error().ToString();
+  ASSERT_TRUE((*w)->Write(" and more")) << "appending to a shared blob";
+  auto st = cs_->Status(b, "append");
+  ASSERT_TRUE(st) << st.error().ToString();
+  EXPECT_EQ(st->offset, 21) << "the ingest now holds the copy and the appended bytes";
+  Digest grown = Digest::FromBytes("shared bytes and more");
+  auto wrong = (*w)->Commit(12, d, {});
+  ASSERT_FALSE(wrong) << "the advisory size does not hold at commit";
+  EXPECT_TRUE(wrong.error().Is(Errc::kFailedPrecondition)) << wrong.error().ToString();
+  auto w2 = cs_->Writer(b, {.ref = "append", .desc = {.digest = d, .size = 12}});
+  ASSERT_TRUE(w2) << w2.error().ToString();
+  ASSERT_TRUE((*w2)->Write(" and more"));
+  ASSERT_TRUE((*w2)->Commit(21, grown, {}));
+  auto info = cs_->Info(b, grown);
+  ASSERT_TRUE(info) << info.error().ToString();
+  EXPECT_EQ(info->size, 21);
+  EXPECT_FALSE(cs_->Info(b, d)) << "b never committed the original";
+  auto orig = cs_->Info({.ns = "a"}, d);
+  ASSERT_TRUE(orig);
+  EXPECT_EQ(orig->size, 12);
+}
+
 TEST_F(ContentStoreTest, RequiresNamespace) {
   auto r = cs_->Info({}, Digest::FromBytes("x"));
   ASSERT_FALSE(r);

@@ -170,12 +170,9 @@ class WriteReactor final
         } else if (req_.offset() < 0) {
           return InvalidArgument(fmt::format("negative offset {}", req_.offset()));
         }
+        // The expected total is advisory while writing (as in containerd): Commit checks the
+        // size it is given.
         if (!req_.data().empty()) {
-          if (total_ > 0 && resp_.offset() + static_cast<int64_t>(req_.data().size()) > total_) {
-            return FailedPrecondition(fmt::format(
-                "ref {:?}: write of {} bytes at offset {} exceeds the expected total {}", ref_,
-                req_.data().size(), resp_.offset(), total_));
-          }
           BERTH_TRY(writer_->Write(req_.data()));
           resp_.set_offset(resp_.offset() + static_cast<int64_t>(req_.data().size()));
         }
