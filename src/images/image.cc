@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/digest.h"
+#include "common/json_depth.h"
 
 namespace berth::images {
 
@@ -232,6 +233,7 @@ Error TypeError(const Json& j, std::string_view field, std::string_view type) {
 }
 
 Result<Json> ParseJson(std::string_view text, std::string_view go_type) {
+  BERTH_TRY(CheckJsonDepth(text, fmt::format("unmarshal {}", go_type)));
   Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     bool blank = std::all_of(text.begin(), text.end(), [](char c) {

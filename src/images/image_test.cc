@@ -232,5 +232,23 @@ TEST(ImageWalkTest, MediaTypeMismatchAndBadJsonAreErrors) {
   EXPECT_EQ(size.size, 3);
 }
 
+// A config nested 200,000 deep (issue 13): refused as Go's encoding/json refuses it, before
+// nlohmann builds (and would recursively destroy or dump) the tree.
+TEST(ImageWalkTest, DeeplyNestedConfigIsRefused) {
+  FakeStore store;
+  auto layer = store.Put("application/vnd.oci.image.layer.v1.tar", "layer");
+  std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  auto config = store.Put(std::string(kMediaTypeOciConfig),
+                          R"({"rootfs":{"type":"layers","diff_ids":[]},"x":)" + deep + "}");
+  auto manifest = store.Put(std::string(kMediaTypeOciManifest),
+                            fmt::format(R"({{"schemaVersion":2,"config":{},"layers":[{}]}})",
+                                        DescJson(config), DescJson(layer)));
+  auto host = PlatformMatcher::Only({"linux", "amd64", ""});
+  auto rootfs = ImageRootFs(store.Reader(), manifest, host);
+  ASSERT_FALSE(rootfs);
+  EXPECT_NE(rootfs.error().ToString().find("exceeded max depth"), std::string::npos)
+      << rootfs.error().ToString();
+}
+
 }  // namespace
 }  // namespace berth::images

@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "common/fs.h"
+#include "common/json_depth.h"
 #include "oci/internal.h"
 
 namespace berth::oci {
@@ -279,6 +280,7 @@ Status WithAdditionalGids(Spec& s, std::string_view user, const RootFs& root) {
 // ---- Image config ----
 
 Result<ImageConfig> ParseImageConfig(std::string_view blob) {
+  BERTH_TRY(CheckJsonDepth(blob, "image config"));
   json doc = json::parse(blob, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) {
     return InvalidArgument("image config is not a JSON object");

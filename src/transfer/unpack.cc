@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/json_depth.h"
 #include "common/log.h"
 
 namespace berth::transfer {
@@ -13,6 +14,7 @@ constexpr const char* kUncompressedLabel = "containerd.io/uncompressed";
 
 // images.RootFS on a config blob: rootfs.diff_ids.
 Result<std::vector<std::string>> ConfigDiffIds(std::string_view blob) {
+  BERTH_TRY(CheckJsonDepth(blob, "unmarshal image config"));
   auto j = nlohmann::json::parse(blob, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Unknown("unmarshal image config: invalid JSON");
   std::vector<std::string> ids;
