@@ -5,6 +5,8 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <future>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -139,20 +141,19 @@ Status Service::RunSandboxSteps(const CallContext& /*cc*/, RunState& rs,
     return ErrnoError(errno, "host /dev/shm");
   }
 
-  // The pod's network namespace and its CNI networks.
+  // The pod's network namespace, then its CNI networks, set up on a thread of their own while
+  // the sandbox container is created (runc create only joins the namespace; the pause process
+  // starts once the network is up). Every return below waits for the setup first: the future
+  // of std::async joins when destroyed, so UndoRun never races a running CNI ADD.
+  std::future<Result<cni::SetupResult>> network;
   if (!host_network) {
     BERTH_ASSIGN_OR_RETURN(cni::NetNs ns, cni::NetNs::Create(NetNsDir()));
     rs.netns = ns;
     sb.meta.netns_path = ns.Path();
     rs.network_attached = true;  // Setup may attach some networks before failing: undo them
-    auto setup = cni_->Setup(PodNetworkOf(sb.meta));
-    if (!setup) {
-      return std::move(setup).error().Wrap(
-          fmt::format("failed to setup network for sandbox {:?}", id));
-    }
-    sb.meta.ip = setup->ip;
-    sb.meta.additional_ips = setup->additional_ips;
-    sb.meta.cni_result = setup->ToJson().dump();
+    network = std::async(std::launch::async, [cni = cni_.get(), pod = PodNetworkOf(sb.meta)] {
+      return cni->Setup(pod);
+    });
   }
 
   // The container record, its snapshot and the spec (the user is resolved in the snapshot).
@@ -211,6 +212,21 @@ Status Service::RunSandboxSteps(const CallContext& /*cc*/, RunState& rs,
     sb.pid = rs.task->Pid();
   }
   WatchSandbox(rs.sb, rs.task);
+  if (network.valid()) {
+    auto setup = network.get();
+    if (!setup) {
+      return std::move(setup).error().Wrap(
+          fmt::format("failed to setup network for sandbox {:?}", id));
+    }
+    sb.meta.ip = setup->ip;
+    sb.meta.additional_ips = setup->additional_ips;
+    sb.meta.cni_result = setup->ToJson().dump();
+    // The record was made before the IP was known.
+    stored.extensions[kSandboxMetadataExtension] =
+        metadata::Any{kSandboxMetadataTypeUrl, EncodeSandboxMetadata(sb.meta)};
+    BERTH_TRY(containers_meta_.Update(Ctx(), stored,
+                                      {std::string("extensions.") + kSandboxMetadataExtension}));
+  }
   if (auto started = rs.task->Start(""); !started) {
     return std::move(started).error().Wrap(
         fmt::format("failed to start sandbox container task {:?}", id));
