@@ -139,8 +139,8 @@ struct ServerOptions {
   std::chrono::steady_clock::duration stream_creation_timeout = std::chrono::seconds(30);
   // Bytes queued for one client before the session stops reading the container or pod side.
   size_t max_pending_output = 4 * 1024 * 1024;
-  size_t max_streams = 1000;  // SPDY streams open at once per connection
-  size_t max_connections = 4096;
+  size_t max_streams = 1000;      // SPDY streams open at once per connection
+  size_t max_connections = 1024;  // accepted at once; more are closed right away
   // TLS (enable_tls_streaming): serve HTTPS with this PEM certificate and key; with `tls` and
   // both empty, a self-signed certificate made at start (containerd's selfSignTLS mode).
   bool tls = false;
