@@ -309,6 +309,13 @@ TEST_F(StreamServerTest, ExecOverSpdyAndWebSocket) {
     auto rc = stream::RemoteCommand::Start(Exec({"echo"}),
                                            {.transport = t, .protocols = protocols, .stdin = true});
     ASSERT_TRUE(rc) << rc.error().ToString();
+    // The server answers pings on both transports.
+    if (t == Transport::kSpdy) {
+      auto pong = (*rc)->Spdy()->Ping();
+      EXPECT_TRUE(pong) << pong.error().ToString();
+    } else {
+      EXPECT_TRUE((*rc)->WebSocket()->SendPing("hi"));
+    }
     ASSERT_TRUE((*rc)->WriteStdin("ping\n"));
     ASSERT_TRUE((*rc)->ReadStdoutUntil("ping\n"));
     ASSERT_TRUE((*rc)->CloseStdin());
