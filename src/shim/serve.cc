@@ -94,20 +94,24 @@ int Serve(const Flags& flags) {
     }
     exiting = true;
     logger.Info("shutting down");
-    // No new connections from here on; the file goes first so a crash later cannot leak it.
+    // No new connections from here on; the file goes first so a crash later cannot leak it,
+    // and before the Shutdown rpc is answered, so it is gone when the daemon's Delete returns.
     if (!socket_path.empty()) {
       ::unlink(socket_path.c_str());
     }
-    // Events first (the daemon waits for /tasks/delete), then the connections. Bounded: a
-    // daemon that is gone or a Wait that never ends must not keep the shim alive.
-    exit_timer.expires_after(kExitGrace);
-    exit_timer.async_wait([&](const asio::error_code& ec) {
-      if (!ec) {
-        logger.Warn("shutdown grace period over: exiting");
-        io.stop();
-      }
+    // After the answer: events first (the daemon waits for /tasks/delete), then the
+    // connections. Bounded: a daemon that is gone or a Wait that never ends must not keep the
+    // shim alive.
+    asio::post(io, [&] {
+      exit_timer.expires_after(kExitGrace);
+      exit_timer.async_wait([&](const asio::error_code& ec) {
+        if (!ec) {
+          logger.Warn("shutdown grace period over: exiting");
+          io.stop();
+        }
+      });
+      publisher.Flush([&] { server.Shutdown([&] { io.stop(); }); });
     });
-    publisher.Flush([&] { server.Shutdown([&] { io.stop(); }); });
   };
   ServiceConfig config{.ns = flags.ns, .cgroup_mode = DetectCgroupMode()};
   Service service(io, config, publisher, shutdown);

@@ -775,7 +775,7 @@ Status Service::Shutdown(const task::ShutdownRequest& req) {
   }
   if (!shutting_down_) {
     shutting_down_ = true;
-    asio::post(io_, shutdown_);
+    shutdown_();  // synchronous: the socket goes before this rpc is answered
   }
   return Ok();
 }

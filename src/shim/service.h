@@ -75,7 +75,8 @@ struct ServiceConfig {
 
 class Service {
  public:
-  // `shutdown` is called (once, posted) when Shutdown decides the shim should exit.
+  // `shutdown` is called once, from within the Shutdown rpc (before its answer), when the shim
+  // decides to exit; it must not block (the exit itself is posted).
   Service(asio::io_context& io, ServiceConfig config, Publisher& publisher,
           std::function<void()> shutdown);
   ~Service();
