@@ -55,6 +55,26 @@ Status PrepareSocket(const std::string& path) {
   return Ok();
 }
 
+namespace {
+
+// A listening unix socket at `path` (prepared by PrepareSocket), never wider than 0660.
+Result<fs::UniqueFd> ListenUnix(const std::string& path) {
+  fs::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.Valid()) return ErrnoError(errno, "socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  mode_t old_mask = ::umask(0117);
+  int rc = ::bind(fd.Get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  int err = errno;
+  ::umask(old_mask);
+  if (rc != 0) return ErrnoError(err, "serve grpc: bind " + path);
+  if (::listen(fd.Get(), SOMAXCONN) != 0) return ErrnoError(errno, "serve grpc: listen " + path);
+  return fd;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Server>> Server::Start(const Config& config,
                                               const plugin::Registry& registry) {
   BERTH_TRY(fs::MkdirAll(config.root, 0711));
@@ -84,23 +104,26 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config,
   BERTH_TRY(PrepareSocket(config.grpc.address));
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort("unix:" + config.grpc.address, grpc::InsecureServerCredentials());
+  // No listening port: the guard accepts on the socket and hands gRPC each client (h2_guard.h).
   builder.SetMaxReceiveMessageSize(config.grpc.max_recv_message_size);
   builder.SetMaxSendMessageSize(config.grpc.max_send_message_size);
+  // Advertised, so clients queue their streams rather than run into the guard's disconnect.
+  H2GuardLimits limits;
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             static_cast<int>(limits.max_open_streams));
   for (const auto& [id, service] : server->plugins_->GetAll<grpc::Service>(plugin::kGrpc)) {
     builder.RegisterService(service);
   }
   for (const auto& [id, set] : server->plugins_->GetAll<services::GrpcServices>(plugin::kGrpc)) {
     for (const auto& service : set->services) builder.RegisterService(service.get());
   }
-  // The socket is created by BuildAndStart: tighten the umask around it so it is never wider
-  // than 0660, then set the exact mode and owner.
-  mode_t old_mask = ::umask(0117);
   server->grpc_ = builder.BuildAndStart();
-  ::umask(old_mask);
   if (!server->grpc_) {
-    return Unknown(fmt::format("serve grpc on {}: failed to listen", config.grpc.address));
+    return Unknown(fmt::format("serve grpc on {}: failed to start", config.grpc.address));
   }
+  BERTH_ASSIGN_OR_RETURN(auto listener, ListenUnix(config.grpc.address));
+  BERTH_ASSIGN_OR_RETURN(server->guard_,
+                         H2Guard::Start(std::move(listener), *server->grpc_, limits));
   if (::chmod(config.grpc.address.c_str(), 0660) != 0) {
     return ErrnoError(errno, "chmod " + config.grpc.address);
   }
@@ -126,12 +149,14 @@ void Server::Shutdown() {
   if (plugins_) {
     if (auto* exchange = plugins_->Get<events::Exchange>(plugin::kEvent)) exchange->Shutdown();
   }
+  if (guard_) guard_->StopAccepting();
   if (grpc_) {
     // Give in-flight calls a moment; remaining streams are cancelled.
     grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     grpc_->Wait();
-    ::unlink(config_.grpc.address.c_str());
   }
+  if (guard_) guard_->Shutdown();
+  if (grpc_) ::unlink(config_.grpc.address.c_str());
 }
 
 Server::~Server() { Shutdown(); }

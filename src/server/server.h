@@ -8,6 +8,7 @@
 #include "common/fs.h"
 #include "plugin/plugin.h"
 #include "server/config.h"
+#include "server/h2_guard.h"
 #include "services/events_ttrpc.h"
 
 namespace berth::server {
@@ -33,6 +34,7 @@ class Server {
   fs::FileLock lock_;
   std::unique_ptr<plugin::Set> plugins_;
   std::unique_ptr<grpc::Server> grpc_;
+  std::unique_ptr<H2Guard> guard_;  // accepts on the socket, relays each client to grpc_
   std::unique_ptr<services::TtrpcEndpoint> ttrpc_;  // shims' events, at config.TtrpcAddress()
   bool stopped_ = false;
 };
