@@ -8,6 +8,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <thread>
 
 #include <fmt/format.h>
 #include <github.com/containerd/containerd/api/events/task.pb.h>
@@ -422,11 +423,26 @@ Result<Exit> TaskManager::Delete(const Context& ctx, const std::string& id) {
     Remove(ctx.ns, id, shim.get());
     return std::move(resp).error();
   }
+  // The socket path, read before Shutdown: a shim that decides to exit removes it before it
+  // answers (a grouped shim with other tasks keeps it).
+  std::string socket;
+  if (auto address = fs::ReadFile(shim->GetBundle().Path() + "/address")) {
+    socket = address->substr(0, address->find('\n'));
+    if (socket.starts_with("unix://")) socket.erase(0, 7);
+  }
   v2::ShutdownRequest sreq;
   sreq.set_id(id);
   if (auto st = shim->Call<google::protobuf::Empty>("Shutdown", sreq, kShutdownTimeout);
       !st && !shim->Closed()) {
     entry.WithError(st.error()).Error("failed to shutdown shim task");
+  } else if (!socket.empty() && ::access(socket.c_str(), F_OK) != 0) {
+    // The shim is exiting: it flushes its events, then closes its connections and exits. Wait
+    // (bounded) for our connection to close, so no shim outlives its task's Delete.
+    const auto until = std::chrono::steady_clock::now() + kShutdownTimeout;
+    while (!shim->Closed() && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(milliseconds(2));
+    }
+    if (!shim->Closed()) entry.Warn("shim still running after shutdown");
   }
   shim->Close();
   if (auto st = shim->GetBundle().Delete(); !st) {
