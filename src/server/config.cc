@@ -19,6 +19,11 @@ Status ReadScalar(const toml::table& t, std::string_view key, T& out, std::strin
       out = *v;
       return Ok();
     }
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (const auto* b = n->as_boolean()) {  // value<bool>() would take an integer too
+      out = b->get();
+      return Ok();
+    }
   } else {
     if (auto v = n->value<int64_t>()) {
       out = static_cast<T>(*v);
@@ -77,6 +82,7 @@ Result<Config> Config::FromToml(const toml::table& t) {
     BERTH_TRY(ReadScalar(*g, "gid", c.grpc.gid, "[grpc]"));
     BERTH_TRY(ReadScalar(*g, "max_recv_message_size", c.grpc.max_recv_message_size, "[grpc]"));
     BERTH_TRY(ReadScalar(*g, "max_send_message_size", c.grpc.max_send_message_size, "[grpc]"));
+    BERTH_TRY(ReadScalar(*g, "h2_guard", c.grpc.h2_guard, "[grpc]"));
   }
   if (const auto* g = t["ttrpc"].as_table()) {
     BERTH_TRY(ReadScalar(*g, "address", c.ttrpc.address, "[ttrpc]"));
@@ -167,7 +173,8 @@ std::string Config::ToToml() const {
                                {"uid", grpc.uid},
                                {"gid", grpc.gid},
                                {"max_recv_message_size", grpc.max_recv_message_size},
-                               {"max_send_message_size", grpc.max_send_message_size}});
+                               {"max_send_message_size", grpc.max_send_message_size},
+                               {"h2_guard", grpc.h2_guard}});
   t.insert("ttrpc",
            toml::table{{"address", ttrpc.address}, {"uid", ttrpc.uid}, {"gid", ttrpc.gid}});
   t.insert("debug", toml::table{{"level", debug.level}, {"format", debug.format}});

@@ -72,6 +72,11 @@ TEST(ConfigTest, DefaultConfigRoundTrips) {
   ASSERT_TRUE(c) << c.error().ToString() << "\n" << text;
   EXPECT_EQ(c->root, "/var/lib/berth");
   EXPECT_EQ(c->ToToml(), text);
+  EXPECT_TRUE(c->grpc.h2_guard);
+  auto off = Config::Parse("version = 2\n[grpc]\n  h2_guard = false\n");
+  ASSERT_TRUE(off) << off.error().ToString();
+  EXPECT_FALSE(off->grpc.h2_guard);
+  EXPECT_FALSE(Config::Parse("version = 2\n[grpc]\n  h2_guard = 1\n")) << "a bool, not a number";
 }
 
 }  // namespace

@@ -104,7 +104,12 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config,
   BERTH_TRY(PrepareSocket(config.grpc.address));
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  // No listening port: the guard accepts on the socket and hands gRPC each client (h2_guard.h).
+  // With the guard, no listening port: it accepts on the socket and hands gRPC each client
+  // (h2_guard.h). Without it, gRPC makes the socket: the umask keeps it from ever being wider
+  // than 0660 before the chmod below.
+  if (!config.grpc.h2_guard) {
+    builder.AddListeningPort("unix:" + config.grpc.address, grpc::InsecureServerCredentials());
+  }
   builder.SetMaxReceiveMessageSize(config.grpc.max_recv_message_size);
   builder.SetMaxSendMessageSize(config.grpc.max_send_message_size);
   // Advertised, so clients queue their streams rather than run into the guard's disconnect.
@@ -117,13 +122,17 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config,
   for (const auto& [id, set] : server->plugins_->GetAll<services::GrpcServices>(plugin::kGrpc)) {
     for (const auto& service : set->services) builder.RegisterService(service.get());
   }
+  mode_t old_mask = ::umask(0117);
   server->grpc_ = builder.BuildAndStart();
+  ::umask(old_mask);
   if (!server->grpc_) {
     return Unknown(fmt::format("serve grpc on {}: failed to start", config.grpc.address));
   }
-  BERTH_ASSIGN_OR_RETURN(auto listener, ListenUnix(config.grpc.address));
-  BERTH_ASSIGN_OR_RETURN(server->guard_,
-                         H2Guard::Start(std::move(listener), *server->grpc_, limits));
+  if (config.grpc.h2_guard) {
+    BERTH_ASSIGN_OR_RETURN(auto listener, ListenUnix(config.grpc.address));
+    BERTH_ASSIGN_OR_RETURN(server->guard_,
+                           H2Guard::Start(std::move(listener), *server->grpc_, limits));
+  }
   if (::chmod(config.grpc.address.c_str(), 0660) != 0) {
     return ErrnoError(errno, "chmod " + config.grpc.address);
   }
