@@ -197,7 +197,9 @@ TEST(Interop, GoShimRuncV2) {
     EXPECT_EQ(sr.error().What(), "ttrpc: closed");
   }
   // The shim's exit closes the connection: OnClose runs.
-  lost.get_future().get();
+  auto lost_f = lost.get_future();
+  ASSERT_EQ(lost_f.wait_for(30s), std::future_status::ready)
+      << "the connection did not close within 30 s of the shim's Shutdown";
   EXPECT_TRUE((*client)->Closed());
   for (int i = 0; i < 1000 && ShimAlive(cleanup.pid); ++i) {
     std::this_thread::sleep_for(10ms);  // the exit is under way; wait for the process to go

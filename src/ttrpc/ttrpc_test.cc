@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -29,6 +31,25 @@ using google::protobuf::StringValue;
 
 constexpr std::string_view kSvc = "berth.test.Echo";
 
+// The longest a test waits for something that should happen at once (a call arriving, an answer,
+// a close): past it the test fails instead of hanging.
+constexpr auto kWait = 30s;
+
+template <typename T>
+bool Ready(std::future<T>& f) {
+  return f.wait_for(kWait) == std::future_status::ready;
+}
+
+// For waits on the fixture's io thread: if it is stuck, nothing after can run safely (the
+// posted work refers to this frame), so the test fails and the process stops here.
+template <typename T>
+void ReadyOrAbort(std::future<T>& f, const char* what) {
+  if (Ready(f)) return;
+  ADD_FAILURE() << "the io thread did not " << what << " within " << kWait.count() << " s";
+  std::fflush(stdout);
+  std::abort();
+}
+
 // An io_context run by one thread for the test's lifetime, plus a temp dir for sockets.
 class TtrpcTest : public ::testing::Test {
  protected:
@@ -46,7 +67,8 @@ class TtrpcTest : public ::testing::Test {
       server_.reset();
       done.set_value();
     });
-    done.get_future().get();
+    auto f = done.get_future();
+    ReadyOrAbort(f, "destroy the server");
     work_.reset();
     io_.stop();
     thread_.join();
@@ -69,7 +91,8 @@ class TtrpcTest : public ::testing::Test {
       fn();
       done.set_value();
     });
-    done.get_future().get();
+    auto f = done.get_future();
+    ReadyOrAbort(f, "run the posted function");
   }
 
   asio::io_context io_;
@@ -90,6 +113,9 @@ class RawConn {
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
     ok_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    // A read that gets nothing within kWait fails (ReadFull false) instead of hanging.
+    timeval tv{.tv_sec = kWait.count(), .tv_usec = 0};
+    ok_ = ok_ && ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0;
   }
   ~RawConn() { ::close(fd_); }
   bool Ok() const { return ok_; }
@@ -273,6 +299,8 @@ TEST_F(TtrpcTest, ConcurrentCallsAnsweredOutOfOrder) {
     }
   });
   for (int i = 0; i < kCalls; ++i) {
+    ASSERT_TRUE(Ready(calls[i])) << "call-" << i << " got no answer within " << kWait.count()
+                                 << " s";
     auto r = calls[i].get();
     ASSERT_TRUE(r) << r.error().ToString();
     EXPECT_EQ(*r, "re:call-" + std::to_string(i));
@@ -393,17 +421,20 @@ TEST_F(TtrpcTest, ConnectionLossFailsPendingAndRunsOnClose) {
   std::promise<void> closed;
   c->OnClose([&] { closed.set_value(); });
   auto call = std::async(std::launch::async, [&] { return c->Call(kSvc, "Park", "", {}, 0ms); });
-  arrived.get_future().get();
+  auto arrived_f = arrived.get_future();
+  ASSERT_TRUE(Ready(arrived_f)) << "the Park call did not reach the server";
   // Kill the server side: every connection goes away.
   OnIo([&] {
     server_.reset();
     parked.reset();  // its answer has no connection to go to
   });
+  ASSERT_TRUE(Ready(call)) << "the pending call did not fail when the connection was lost";
   auto r = call.get();
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().Code(), Errc::kUnavailable);
   EXPECT_EQ(r.error().What(), "ttrpc: closed");
-  closed.get_future().get();
+  auto closed_f = closed.get_future();
+  ASSERT_TRUE(Ready(closed_f)) << "OnClose did not run after the connection was lost";
   EXPECT_TRUE(c->Closed());
   // Calls after the loss fail at once; OnClose set now runs at once.
   auto after = c->Call(kSvc, "Park", "", {}, 0ms);
@@ -411,7 +442,8 @@ TEST_F(TtrpcTest, ConnectionLossFailsPendingAndRunsOnClose) {
   EXPECT_EQ(after.error().What(), "ttrpc: closed");
   std::promise<void> again;
   c->OnClose([&] { again.set_value(); });
-  again.get_future().get();
+  auto again_f = again.get_future();
+  ASSERT_TRUE(Ready(again_f)) << "OnClose set on a closed client did not run";
 }
 
 TEST_F(TtrpcTest, CloseFailsPendingWithoutOnClose) {
@@ -427,8 +459,10 @@ TEST_F(TtrpcTest, CloseFailsPendingWithoutOnClose) {
   bool on_close_ran = false;
   c->OnClose([&] { on_close_ran = true; });
   auto call = std::async(std::launch::async, [&] { return c->Call(kSvc, "Park", "", {}, 0ms); });
-  arrived.get_future().get();
+  auto arrived_f = arrived.get_future();
+  ASSERT_TRUE(Ready(arrived_f)) << "the Park call did not reach the server";
   c->Close();
+  ASSERT_TRUE(Ready(call)) << "the pending call did not fail on Close()";
   auto r = call.get();
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().What(), "ttrpc: closed");
@@ -455,17 +489,21 @@ TEST_F(TtrpcTest, ShutdownWaitsForInFlightCalls) {
   std::promise<void> idle_closed;
   idle->OnClose([&] { idle_closed.set_value(); });
   auto call = std::async(std::launch::async, [&] { return busy->Call(kSvc, "Park", "", {}, 0ms); });
-  arrived.get_future().get();
+  auto arrived_f = arrived.get_future();
+  ASSERT_TRUE(Ready(arrived_f)) << "the Park call did not reach the server";
   std::promise<void> all_closed;
   server_->Shutdown([&] { all_closed.set_value(); });
   // The idle connection closes at once; the busy one only after its answer went out.
-  idle_closed.get_future().get();
+  auto idle_closed_f = idle_closed.get_future();
+  ASSERT_TRUE(Ready(idle_closed_f)) << "Shutdown did not close the idle connection";
   EXPECT_FALSE(busy->Closed());
   OnIo([&] { parked->Reply("done"); });
+  ASSERT_TRUE(Ready(call)) << "the in-flight call got no answer during Shutdown";
   auto r = call.get();
   ASSERT_TRUE(r) << r.error().ToString();
   EXPECT_EQ(*r, "done");
-  all_closed.get_future().get();
+  auto all_closed_f = all_closed.get_future();
+  ASSERT_TRUE(Ready(all_closed_f)) << "Shutdown's callback did not run after the last answer";
   // No new connections.
   auto late = Client::Connect(io_, socket_, 0ms);
   if (late) {
@@ -501,6 +539,8 @@ TEST_F(TtrpcTest, ConnectRetriesUntilTheSocketAppearsOrTimesOut) {
   server_->Register(std::string(kSvc), "Echo",
                     [](CallContext, std::string p, Responder r) { r.Reply(std::move(p)); });
   Serve();
+  ASSERT_EQ(late.wait_for(kWait + 30s), std::future_status::ready)
+      << "Connect(..., 30s) did not return";
   auto c = late.get();
   ASSERT_TRUE(c) << c.error().ToString();
   auto r = (*c)->Call(kSvc, "Echo", "x", {}, 5s);
@@ -555,6 +595,7 @@ TEST_F(TtrpcTest, PeersWithOtherCredentialsAreRefused) {
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) ::_exit(3);
     // The server may already have closed the refused connection: no SIGPIPE for the child.
     (void)!::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL);
+    ::alarm(30);  // neither answered nor closed: SIGALRM kills the child, the test fails
     char c;
     ssize_t n = ::read(fd, &c, 1);
     ::_exit(n <= 0 ? 0 : 1);  // closed without an answer: refused
@@ -562,7 +603,8 @@ TEST_F(TtrpcTest, PeersWithOtherCredentialsAreRefused) {
   ASSERT_GT(pid, 0);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status)
+                                 << " (SIGALRM: no answer and no close within 30 s)";
   EXPECT_EQ(WEXITSTATUS(status), 0) << "1 = answered, 2 = setuid failed, 3 = connect failed";
   // Our own uid is served.
   auto c = Dial();

@@ -306,11 +306,15 @@ TEST_P(CliTasksTest, ContainersCommandsMatchCtr) {
   EXPECT_EQ(Berth({"containers", "ls", "-q"}).out, "");
   EXPECT_EQ(SnapshotKeys().count("c1"), 0U);
 
-  // --keep-snapshot only skips the removal (the unreferenced snapshot is then the garbage
-  // collector's, as in containerd, so whether it is still there is not checked).
-  Berth({"containers", "create", kImage, "c3"});
+  // --keep-snapshot only skips the removal. The unreferenced snapshot is then the garbage
+  // collector's (as in containerd): a gc.root label keeps the collector off it, so only the rm
+  // could remove it here.
+  ASSERT_EQ(Berth({"containers", "create", kImage, "c3"}).exit_code, 0);
+  auto root = Ctr({"snapshots", "label", "c3", "containerd.io/gc.root=keep-snapshot-test"});
+  ASSERT_EQ(root.exit_code, 0) << root.err;
   EXPECT_EQ(Berth({"containers", "rm", "--keep-snapshot", "c3"}).exit_code, 0);
   EXPECT_EQ(Berth({"containers", "ls", "-q"}).out, "");
+  EXPECT_EQ(SnapshotKeys().count("c3"), 1U) << "--keep-snapshot removed c3's snapshot";
   Ctr({"snapshots", "rm", "c3"});
 }
 

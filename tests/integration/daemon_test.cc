@@ -1,15 +1,18 @@
 // berthd lifecycle against the real ctr: version, plugins, restart, crash, lock, signals.
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "harness.h"
 
@@ -17,6 +20,19 @@ namespace berth::testing {
 namespace {
 
 #define ASSERT_STARTED(d) ASSERT_TRUE((d)->Start()) << "berthd did not start:\n" << (d)->Log()
+
+// True once our child `pid` has exited (within `timeout`). It is not reaped (WNOWAIT), so the
+// caller's Daemon still collects its exit status; a signal sent to it after this is a no-op.
+bool ExitsWithin(pid_t pid, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    siginfo_t info{};
+    if (::waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0) return false;
+    if (info.si_pid == pid) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
 
 std::string Uuid(const RunResult& r) {
   std::smatch m;
@@ -181,9 +197,13 @@ TEST(DaemonTest, ConfigDefaultAndBadConfig) {
 TEST(DaemonTest, SigintShutsDownCleanly) {
   auto d = Daemon::Create();
   ASSERT_STARTED(d);
-  ::kill(d->Pid(), SIGINT);
-  // Stop() sends SIGTERM too, which is harmless once it is exiting; the status must be 0.
+  ASSERT_EQ(::kill(d->Pid(), SIGINT), 0);
+  // SIGINT alone must stop it: no other signal is sent until it has exited.
+  ASSERT_TRUE(ExitsWithin(d->Pid(), std::chrono::seconds(20)))
+      << "berthd still running 20 s after SIGINT:\n" << d->Log();
+  // Already exited (not yet reaped): Stop()'s SIGTERM cannot reach it, it only collects the status.
   EXPECT_EQ(d->Stop(), 0);
+  EXPECT_NE(d->Log().find("signal=interrupt"), std::string::npos) << d->Log();
   EXPECT_NE(d->Log().find("berthd stopped"), std::string::npos) << d->Log();
 }
 

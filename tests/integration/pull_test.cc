@@ -10,9 +10,10 @@
 
 #include <functional>
 #include <regex>
-#include <set>
+#include <sstream>
 #include <thread>
 
+#include "common/digest.h"
 #include "harness.h"
 
 namespace berth::testing {
@@ -53,25 +54,46 @@ class ViewMount {
   bool mounted_ = false;
 };
 
+// The chain id of `image`'s top layer, from its config's rootfs.diff_ids chained as containerd's
+// identity.ChainID does, if it is a committed snapshot of `snapshotter`; else "".
 std::string TopChainId(const Daemon& d, const std::string& image, const std::string& snapshotter) {
-  // `ctr images pull --print-chainid` prints it; here: the committed snapshot without children
-  // is the top of the only image.
-  auto ls = d.Ctr({"snapshots", "--snapshotter", snapshotter, "ls"});
-  std::set<std::string> parents;
-  std::vector<std::string> keys;
-  std::regex row("^(sha256:[0-9a-f]{64})\\s+(\\S*)\\s+Committed");
-  size_t start = 0;
-  for (size_t nl; (nl = ls.out.find('\n', start)) != std::string::npos; start = nl + 1) {
-    std::string line = ls.out.substr(start, nl - start);
-    std::smatch m;
-    if (std::regex_search(line, m, row)) {
-      keys.push_back(m[1]);
-      parents.insert(m[2]);
-    }
+  std::string target;  // `ctr images ls`: REF TYPE DIGEST SIZE PLATFORMS LABELS
+  std::istringstream rows(d.Ctr({"images", "ls"}).out);
+  for (std::string line; std::getline(rows, line);) {
+    std::istringstream fields(line);
+    std::string ref, type, digest;
+    if (fields >> ref >> type >> digest && ref == image) target = digest;
   }
-  (void)image;
-  for (const auto& k : keys) {
-    if (parents.count(k) == 0) return k;
+  if (target.empty()) {
+    ADD_FAILURE() << image << " is not in `ctr images ls`";
+    return "";
+  }
+  std::string manifest = d.Ctr({"content", "get", target}).out;
+  std::smatch m;
+  static const std::regex kConfig(
+      R"re("config"\s*:\s*\{[^}]*"digest"\s*:\s*"(sha256:[0-9a-f]{64})")re");
+  if (!std::regex_search(manifest, m, kConfig)) {
+    ADD_FAILURE() << image << ": no config in the manifest " << target << ":\n" << manifest;
+    return "";
+  }
+  std::string config = d.Ctr({"content", "get", m[1].str()}).out;
+  static const std::regex kDiffIds(R"re("diff_ids"\s*:\s*\[([^\]]*)\])re");
+  if (!std::regex_search(config, m, kDiffIds)) {
+    ADD_FAILURE() << image << ": no rootfs.diff_ids in its config:\n" << config;
+    return "";
+  }
+  std::string diff_ids = m[1].str();
+  static const std::regex kDigest("sha256:[0-9a-f]{64}");
+  std::string chain;
+  for (std::sregex_iterator it(diff_ids.begin(), diff_ids.end(), kDigest), end; it != end; ++it) {
+    chain = chain.empty() ? it->str() : Digest::FromBytes(chain + " " + it->str()).String();
+  }
+  auto ls = d.Ctr({"snapshots", "--snapshotter", snapshotter, "ls"});
+  std::istringstream snapshots(ls.out);
+  for (std::string line; std::getline(snapshots, line);) {
+    std::istringstream fields(line);
+    std::string key;
+    if (fields >> key && key == chain && line.find("Committed") != std::string::npos) return chain;
   }
   return "";
 }
@@ -236,14 +258,22 @@ class BtrfsRoot {
  public:
   explicit BtrfsRoot(const std::string& dir) : dir_(dir) {
     std::string img = dir + "/btrfs.img";
-    if (Exec({"truncate", "-s", "1G", img}).exit_code != 0) return;
-    if (Exec({"mkfs.btrfs", "-q", img}).exit_code != 0) {
-      error_ = "mkfs.btrfs failed";
+    auto t = Exec({"truncate", "-s", "1G", img});
+    if (t.exit_code != 0) {
+      error_ = "truncate " + img + ": " + t.err;
       return;
     }
+    // btrfs-progs is installed by `make deps` (scripts/install-deps.sh): failing here is breakage.
+    auto mkfs = Exec({"mkfs.btrfs", "-q", img});
+    if (mkfs.exit_code != 0) {
+      error_ = "mkfs.btrfs (exit " + std::to_string(mkfs.exit_code) + "): " + mkfs.err;
+      return;
+    }
+    // No free loop device, or a kernel without btrfs: limits of the host.
     auto loop = Exec({"losetup", "-f", "--show", img});
     if (loop.exit_code != 0) {
       error_ = "no loop device: " + loop.err;
+      host_limit_ = true;
       return;
     }
     loop_ = loop.out.substr(0, loop.out.find('\n'));
@@ -251,6 +281,7 @@ class BtrfsRoot {
     auto m = Exec({"mount", loop_, dir + "/root"});
     if (m.exit_code != 0) {
       error_ = "mount btrfs: " + m.err;
+      host_limit_ = true;
       return;
     }
     mounted_ = true;
@@ -263,6 +294,8 @@ class BtrfsRoot {
     if (!loop_.empty()) Exec({"losetup", "-d", loop_});
   }
   bool Ok() const { return mounted_; }
+  // Not Ok() because the host cannot (no loop device, no btrfs in the kernel), not a breakage.
+  bool HostLimit() const { return host_limit_; }
   const std::string& Error() const { return error_; }
 
  private:
@@ -270,13 +303,17 @@ class BtrfsRoot {
   std::string loop_;
   std::string error_;
   bool mounted_ = false;
+  bool host_limit_ = false;
 };
 
 TEST_F(PullIT, PullMultiBtrfs) {
   d_->Stop();
   auto bd = Daemon::Create();
   BtrfsRoot root(bd->Dir());
-  if (!root.Ok()) GTEST_SKIP() << "cannot make a btrfs loop filesystem here: " << root.Error();
+  if (!root.Ok()) {
+    ASSERT_TRUE(root.HostLimit()) << "cannot make a btrfs loop filesystem: " << root.Error();
+    GTEST_SKIP() << "this host cannot mount a btrfs loop filesystem: " << root.Error();
+  }
   root.before_unmount = [this] { d_->Stop(); };
   ASSERT_TRUE(bd->Start()) << bd->Log();
   auto plugins = bd->Ctr({"plugins", "ls", "id==btrfs"});
