@@ -32,6 +32,14 @@ class CompareTest : public DiffTest {
   std::string Blob(const Descriptor& d) {
     return ReadAll(Path("content/blobs/sha256/") + std::string(d.digest.Encoded()));
   }
+  // Applies the base tar into `dir`. Its `dev/` has no entry of its own, so applying makes it
+  // with the time of the apply, which differs between two trees when a second boundary falls in
+  // between (seen once under ASan): one fixed time keeps it an unchanged directory.
+  void ApplyBase(const std::string& base_tar, const std::string& dir) {
+    ASSERT_TRUE(ApplyBind(base_tar, kTar, dir));
+    struct timespec times[2] = {{1600000000, 0}, {1600000000, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, (dir + "/dev").c_str(), times, AT_SYMLINK_NOFOLLOW), 0);
+  }
   static std::vector<mount::Mount> Bind(const std::string& dir) {
     return {{.type = "bind", .source = dir, .options = {"rw", "rbind"}}};
   }
@@ -117,7 +125,7 @@ TEST_F(CompareTest, RoundTripAgainstEmpty) {
 TEST_F(CompareTest, ChangesBecomeEntriesAndWhiteouts) {
   std::string base_tar = BuildTar(Base());
   std::string lower = MakeDir("lower"), upper = MakeDir("upper"), target = MakeDir("target");
-  for (const auto& d : {lower, upper, target}) ASSERT_TRUE(ApplyBind(base_tar, kTar, d));
+  for (const auto& d : {lower, upper, target}) ApplyBase(base_tar, d);
   // Changes in upper.
   WriteFile(upper + "/a/mod", "new content");
   struct timespec times[2] = {{1700000000, 0}, {1700000000, 0}};
@@ -146,8 +154,8 @@ TEST_F(CompareTest, OverlayUpperAgainstItsLower) {
   std::string lower = MakeDir("lower"), upper = MakeDir("upper"), work = MakeDir("work");
   std::string target = MakeDir("target");
   std::string base_tar = BuildTar(Base());
-  ASSERT_TRUE(ApplyBind(base_tar, kTar, lower));
-  ASSERT_TRUE(ApplyBind(base_tar, kTar, target));
+  ApplyBase(base_tar, lower);
+  ApplyBase(base_tar, target);
   std::vector<mount::Mount> active = {
       {.type = "overlay",
        .source = "overlay",
