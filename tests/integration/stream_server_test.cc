@@ -190,8 +190,10 @@ class StreamServerTest : public ::testing::Test {
     work_.reset();
     io_->stop();
     thread_.join();
-    runtime_.reset();
+    // Handlers still queued hold connections, and with them the runtime's commands: they go
+    // with the io_context, before the runtime they point into.
     io_.reset();
+    runtime_.reset();
   }
 
   std::string Exec(std::vector<std::string> cmd, bool in = true, bool tty = false) {
