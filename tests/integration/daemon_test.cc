@@ -200,7 +200,8 @@ TEST(DaemonTest, SigintShutsDownCleanly) {
   ASSERT_EQ(::kill(d->Pid(), SIGINT), 0);
   // SIGINT alone must stop it: no other signal is sent until it has exited.
   ASSERT_TRUE(ExitsWithin(d->Pid(), std::chrono::seconds(20)))
-      << "berthd still running 20 s after SIGINT:\n" << d->Log();
+      << "berthd still running 20 s after SIGINT:\n"
+      << d->Log();
   // Already exited (not yet reaped): Stop()'s SIGTERM cannot reach it, it only collects the status.
   EXPECT_EQ(d->Stop(), 0);
   EXPECT_NE(d->Log().find("signal=interrupt"), std::string::npos) << d->Log();
