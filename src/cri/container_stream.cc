@@ -10,12 +10,15 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <charconv>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "common/log.h"
@@ -421,14 +424,27 @@ class Service::StreamRuntime final : public streaming::Runtime {
       }
     }
     // setns changes only the calling thread: a thread of its own, gone after the dial.
-    std::thread([netns, port, id = (*sb)->meta.id, done = std::move(done)] {
+    {
+      std::lock_guard lock(dial_mu_);
+      ++dials_;
+    }
+    std::thread([this, netns, port, id = (*sb)->meta.id, done = std::move(done)] {
       done(DialIn(netns, id, port));
+      std::lock_guard lock(dial_mu_);
+      if (--dials_ == 0) dial_cv_.notify_all();
     }).detach();
+  }
+
+  // Waits for the dials in flight: their callbacks post to the io_context, which must outlive
+  // them. Each is bounded by kDialTimeout per address family.
+  void WaitForDials() {
+    std::unique_lock lock(dial_mu_);
+    dial_cv_.wait(lock, [&] { return dials_ == 0; });
   }
 
  private:
   static Result<int> Connect(int family, uint16_t port) {
-    int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return ErrnoError(errno, "socket");
     int rc;
     if (family == AF_INET) {
@@ -443,6 +459,26 @@ class Service::StreamRuntime final : public streaming::Runtime {
       a.sin6_port = htons(port);
       a.sin6_addr = in6addr_loopback;
       rc = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    }
+    if (rc != 0 && errno == EINPROGRESS) {
+      // A listener with a full backlog leaves the SYN unanswered: bound the wait.
+      pollfd p{.fd = fd, .events = POLLOUT, .revents = 0};
+      rc = ::poll(&p, 1, static_cast<int>(kDialTimeout.count()));
+      int soerr = 0;
+      socklen_t len = sizeof(soerr);
+      if (rc == 0) {
+        errno = ETIMEDOUT;
+        rc = -1;
+      } else if (rc > 0 && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0) {
+        errno = soerr;
+        rc = soerr == 0 ? 0 : -1;
+      } else {
+        rc = -1;
+      }
+    }
+    if (rc == 0) {
+      int flags = ::fcntl(fd, F_GETFL);
+      if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
     }
     if (rc != 0) {
       int err = errno;
@@ -476,7 +512,12 @@ class Service::StreamRuntime final : public streaming::Runtime {
                     netns, port, id, v4.error().ToString(), v6.error().ToString()));
   }
 
+  static constexpr std::chrono::milliseconds kDialTimeout{10000};
+
   Service* svc_;
+  std::mutex dial_mu_;
+  std::condition_variable dial_cv_;
+  int dials_ = 0;  // dial threads running
 };
 
 Status Service::StartStreamServer() {
@@ -531,6 +572,7 @@ void Service::StopStreamServer() {
     done.set_value();
   });
   done.get_future().wait();
+  static_cast<StreamRuntime*>(stream_runtime_.get())->WaitForDials();
 }
 
 }  // namespace berth::cri

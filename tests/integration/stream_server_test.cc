@@ -11,8 +11,10 @@
 
 #include <atomic>
 #include <future>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <vector>
 
 #include "cri/streaming/server.h"
 #include "stream_client.h"
@@ -78,13 +80,13 @@ class FakeRuntime : public cs::Runtime {
       auto stop = stop_;
       auto out = out_;
       // From another thread, as container output comes.
-      std::thread([stop, out] {
+      rt_.Spawn([stop, out, &halt = rt_.halt_] {
         std::string chunk(1024 * 1024, 's');
-        for (int i = 0; i < 4096 && !*stop; ++i) {
+        for (int i = 0; i < 4096 && !*stop && !halt; ++i) {
           out.write(1, chunk);
           std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
-      }).detach();
+      });
     }
     FakeRuntime& rt_;
     std::vector<std::string> argv_;
@@ -103,7 +105,7 @@ class FakeRuntime : public cs::Runtime {
     return std::make_unique<Command>(*this, std::vector<std::string>{"echo"}, std::move(out));
   }
   void DialPort(const std::string&, uint16_t port, std::function<void(Result<int>)> done) override {
-    std::thread([target = echo_port, port, done = std::move(done)] {
+    Spawn([target = echo_port, port, done = std::move(done)] {
       if (port == 1) return done(Unavailable("dial tcp4 127.0.0.1:1: connection refused"));
       int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
       sockaddr_in a{};
@@ -115,11 +117,27 @@ class FakeRuntime : public cs::Runtime {
         return done(Unavailable("connect to the echo server"));
       }
       done(fd);
-    }).detach();
+    });
+  }
+  // The threads that stand for container output and dials post to the io_context: they must be
+  // done before it goes.
+  void JoinThreads() {
+    halt_ = true;
+    std::lock_guard lock(threads_mu_);
+    threads_.clear();
   }
 
  private:
+  template <class Fn>
+  void Spawn(Fn fn) {
+    std::lock_guard lock(threads_mu_);
+    threads_.emplace_back(std::move(fn));
+  }
+
   asio::io_context& io_;
+  std::atomic<bool> halt_{false};
+  std::mutex threads_mu_;
+  std::vector<std::jthread> threads_;
 };
 
 // A TCP echo server on loopback (the "pod" side of port-forward): one thread per connection.
@@ -187,6 +205,7 @@ class StreamServerTest : public ::testing::Test {
       done.set_value();
     });
     done.get_future().wait();
+    runtime_->JoinThreads();
     work_.reset();
     io_->stop();
     thread_.join();

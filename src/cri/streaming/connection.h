@@ -39,9 +39,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Start();
 
   // ---- for protocols
-  asio::io_context& Io() { return server_.io_; }
-  Runtime& Rt() { return *server_.runtime_; }
-  const ServerOptions& Options() const { return server_.options_; }
+  asio::io_context& Io() { return io_; }
+  Runtime& Rt() { return *runtime_; }
+  const ServerOptions& Options() const { return *options_; }
   // Queues bytes for the client.
   void Write(std::string bytes);
   size_t PendingOutput() const { return pending_; }
@@ -60,11 +60,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Runs fn on the io thread while this connection is open (dropped afterwards), from any thread.
   template <class Fn>
   void Post(Fn fn) {
-    asio::post(server_.io_, [weak = weak_from_this(), fn = std::move(fn)]() mutable {
+    asio::post(io_, [weak = weak_from_this(), fn = std::move(fn)]() mutable {
       if (auto self = weak.lock(); self && !self->closed_ && !self->shut_down_) fn();
     });
   }
-  bool OnIoThread() const { return server_.io_.get_executor().running_in_this_thread(); }
+  bool OnIoThread() const { return io_.get_executor().running_in_this_thread(); }
 
  private:
   void Read();
@@ -80,6 +80,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Close();
   void ArmIdle();
 
+  // The io_context outlives every connection; the server may not (threads such as a port-forward
+  // dial can still hold one after the server is gone), so server_ is for the io thread while the
+  // connection is open only: the server closes every connection as it goes.
+  asio::io_context& io_;
+  std::shared_ptr<const ServerOptions> options_;
+  Runtime* runtime_;  // outlives the server
   Server& server_;
   asio::ip::tcp::socket socket_;
   std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;  // over socket_, with TLS

@@ -104,21 +104,24 @@ std::string StatusText(const CommandResult& result) {
 // ---- Server
 
 Server::Server(asio::io_context& io, ServerOptions options, Runtime* runtime)
-    : io_(io), options_(std::move(options)), runtime_(runtime), acceptor_(io) {}
+    : io_(io),
+      options_(std::make_shared<const ServerOptions>(std::move(options))),
+      runtime_(runtime),
+      acceptor_(io) {}
 
 Result<std::unique_ptr<Server>> Server::Start(asio::io_context& io, ServerOptions options,
                                               Runtime* runtime) {
   std::unique_ptr<Server> s(new Server(io, std::move(options), runtime));
-  if (s->options_.tls) {
-    BERTH_ASSIGN_OR_RETURN(s->tls_, MakeTlsContext(s->options_));
+  if (s->options_->tls) {
+    BERTH_ASSIGN_OR_RETURN(s->tls_, MakeTlsContext(*s->options_));
   }
   std::error_code ec;
-  auto addr = asio::ip::make_address(s->options_.address, ec);
+  auto addr = asio::ip::make_address(s->options_->address, ec);
   if (ec) {
     return Error(Errc::kInvalidArgument,
-                 fmt::format("stream server address {:?}: {}", s->options_.address, ec.message()));
+                 fmt::format("stream server address {:?}: {}", s->options_->address, ec.message()));
   }
-  asio::ip::tcp::endpoint ep(addr, s->options_.port);
+  asio::ip::tcp::endpoint ep(addr, s->options_->port);
   if (s->acceptor_.open(ep.protocol(), ec); !ec) {
     s->acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
     s->acceptor_.bind(ep, ec);
@@ -126,8 +129,8 @@ Result<std::unique_ptr<Server>> Server::Start(asio::io_context& io, ServerOption
   }
   if (ec) {
     return Error(Errc::kUnavailable,
-                 fmt::format("failed to listen on {}:{} for streaming: {}", s->options_.address,
-                             s->options_.port, ec.message()));
+                 fmt::format("failed to listen on {}:{} for streaming: {}", s->options_->address,
+                             s->options_->port, ec.message()));
   }
   auto bound = s->acceptor_.local_endpoint(ec);
   s->address_ = bound.address().to_string();
@@ -167,7 +170,7 @@ void Server::Accept() {
           std::shared_ptr<Connection> c;
           {
             std::lock_guard lock(mu_);
-            if (connections_.size() < options_.max_connections) {
+            if (connections_.size() < options_->max_connections) {
               c = std::make_shared<Connection>(*this, std::move(socket));
               connections_.insert(c);
             }
@@ -214,7 +217,10 @@ Result<std::string> Server::GetPortForwardUrl(PortForwardRequest request) {
 // ---- Connection
 
 Connection::Connection(Server& server, asio::ip::tcp::socket socket)
-    : server_(server),
+    : io_(server.io_),
+      options_(server.options_),
+      runtime_(server.runtime_),
+      server_(server),
       socket_(std::move(socket)),
       idle_timer_(server.io_),
       creation_timer_(server.io_) {}
@@ -454,7 +460,7 @@ void Connection::Close() {
   idle_timer_.cancel();
   creation_timer_.cancel();
   // Drop the protocol on the io thread after the handlers in flight (they hold a reference).
-  asio::post(server_.io_, [self = shared_from_this(), alive = std::weak_ptr<bool>(server_.alive_)] {
+  asio::post(io_, [self = shared_from_this(), alive = std::weak_ptr<bool>(server_.alive_)] {
     if (!alive.expired()) self->server_.Forget(self.get());
   });
 }

@@ -184,7 +184,7 @@ class Server {
   void Forget(Connection* c);
 
   asio::io_context& io_;
-  ServerOptions options_;
+  std::shared_ptr<const ServerOptions> options_;  // shared with the connections
   Runtime* runtime_;
   RequestCache cache_;
   std::unique_ptr<asio::ssl::context> tls_;  // with ServerOptions::tls
