@@ -18,8 +18,11 @@ Status Validate(std::string_view id) {
     return InvalidArgument("identifier must not be empty");
   }
   if (id.size() > kMaxLength) {
-    return InvalidArgument(
-        fmt::format("identifier {:?} greater than maximum length ({} characters)", id, kMaxLength));
+    // Not echoed whole: metadata may carry megabytes, and the answer's own metadata would then
+    // exceed what clients take (gRPC's default is 8 KiB).
+    return InvalidArgument(fmt::format(
+        "identifier {:?}... ({} characters) greater than maximum length ({} characters)",
+        id.substr(0, kMaxLength), id.size(), kMaxLength));
   }
   // Components of alphanumerics separated by exactly one of [._-].
   bool prev_alnum = false;

@@ -29,6 +29,12 @@ TEST(IdentifiersTest, EmptyAndTooLong) {
   ASSERT_FALSE(s);
   EXPECT_NE(s.error().ToString().find("greater than maximum length (76 characters)"),
             std::string::npos);
+  // A huge one is not echoed whole (it would not fit in an answer's metadata).
+  auto huge = Validate(std::string(100000, 'a'));
+  ASSERT_FALSE(huge);
+  EXPECT_LT(huge.error().ToString().size(), 300u) << huge.error().ToString().substr(0, 400);
+  EXPECT_NE(huge.error().ToString().find("(100000 characters) greater than maximum length"),
+            std::string::npos);
 }
 
 }  // namespace

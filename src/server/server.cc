@@ -57,6 +57,8 @@ Status PrepareSocket(const std::string& path) {
 
 namespace {
 
+constexpr int kMaxMetadataSize = 16 << 20;
+
 // A listening unix socket at `path` (prepared by PrepareSocket), never wider than 0660.
 Result<fs::UniqueFd> ListenUnix(const std::string& path) {
   fs::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -112,6 +114,9 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config,
   }
   builder.SetMaxReceiveMessageSize(config.grpc.max_recv_message_size);
   builder.SetMaxSendMessageSize(config.grpc.max_send_message_size);
+  // Request metadata up to containerd's limit (Go's 16 MiB header list), not gRPC's 8 KiB: a
+  // large namespace header reaches the services' own validation and its InvalidArgument.
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, kMaxMetadataSize);
   // Advertised, so clients queue their streams rather than run into the guard's disconnect.
   H2GuardLimits limits;
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
