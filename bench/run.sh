@@ -1028,7 +1028,7 @@ cri_leftovers() {
   done
   ((n == 0)) || log "  warning: killed $n pod processes left in /sys/fs/cgroup/*/$tag ($impl)"
   for id in "${pod_ids[@]}"; do
-    for d in /run/containerd/runc/k8s.io /run/berth/runc/k8s.io; do
+    for d in /run/containerd/runc/k8s.io "$WORK"/*/state/runc/k8s.io; do
       [[ ! -d $d/$id ]] || runc --root "$d" delete --force "$id" >/dev/null 2>&1 || true
     done
   done
@@ -1042,7 +1042,7 @@ cri_leftovers() {
     done
     [[ -d $d ]] && log "  warning: cannot remove cgroup $d"
   done
-  for d in /run/containerd/runc/k8s.io /run/berth/runc/k8s.io; do
+  for d in /run/containerd/runc/k8s.io; do
     rmdir -- "$d" 2>/dev/null || true   # only when empty: other runtimes' k8s.io pods may be there
   done
   if [[ -d /var/lib/cni/results ]]; then
@@ -1281,11 +1281,12 @@ remove_cgroups() {
   ((${#ids[@]} == 0)) || log "  warning: the cgroups of ${#ids[@]} containers were left under /sys/fs/cgroup/*/$CNS; removed them"
   for d in /sys/fs/cgroup/*/"$CNS"/; do [[ -d $d ]] && rmdir -- "$d" 2>/dev/null; done
   # runc state of this run's containers whose shim was killed above (containerd's shim keeps it
-  # under /run/containerd/runc, ours under /run/berth/runc), then the empty namespace roots.
-  for d in /run/containerd/runc/"$CNS"/"$CID_PREFIX"-* /run/berth/runc/"$CNS"/"$CID_PREFIX"-*; do
+  # under /run/containerd/runc, ours under the daemon's state dir: <state>/runc), then the empty
+  # namespace roots.
+  for d in /run/containerd/runc/"$CNS"/"$CID_PREFIX"-* "$WORK"/*/state/runc/"$CNS"/"$CID_PREFIX"-*; do
     [[ -d $d ]] && runc --root "${d%/*}" delete --force "${d##*/}" >/dev/null 2>&1
   done
-  for d in /run/containerd/runc/"$CNS" /run/berth/runc/"$CNS"; do
+  for d in /run/containerd/runc/"$CNS" "$WORK"/*/state/runc/"$CNS"; do
     [[ -d $d ]] && rmdir -- "$d" 2>/dev/null
   done
   return 0

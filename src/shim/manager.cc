@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -152,6 +153,17 @@ Result<Flags> ParseFlags(const std::vector<std::string>& args) {
   return f;
 }
 
+std::string RuncRootFor(const std::string& bundle) {
+  std::filesystem::path p = std::filesystem::path(bundle).lexically_normal();
+  if (!p.has_filename()) p = p.parent_path();  // a trailing slash
+  const std::filesystem::path task_dir = p.parent_path().parent_path();
+  if (p.is_absolute() && task_dir.filename() == "io.containerd.runtime.v2.task" &&
+      task_dir.has_parent_path() && task_dir.parent_path() != task_dir.root_path()) {
+    return (task_dir.parent_path() / "runc").string();
+  }
+  return kDefaultRuncRoot;
+}
+
 std::string SocketPath(const std::string& address, const std::string& ns, const std::string& group,
                        const std::string& dir) {
   return dir + "/" + Sha256Hex(address + "/" + ns + "/" + group);
@@ -257,7 +269,7 @@ int DeleteShim(const Flags& flags) {
   if (auto text = fs::ReadFile(bundle + "/runtime"); text && !text->empty()) {
     binary = *text;
   }
-  std::string root = opts.root().empty() ? kDefaultRuncRoot : opts.root();
+  std::string root = opts.root().empty() ? RuncRootFor(bundle) : opts.root();
   Runc runc(RuncConfig{.binary = binary.empty() ? "runc" : binary,
                        .root = root + "/" + flags.ns,
                        .log_path = bundle + "/log.json",

@@ -38,6 +38,11 @@ Result<Flags> ParseFlags(const std::vector<std::string>& args);
 // The socket path for `group`: <dir>/<sha256 hex of "<address>/<ns>/<group>">.
 std::string SocketPath(const std::string& address, const std::string& ns, const std::string& group,
                        const std::string& dir = kSocketDir);
+// The parent of runc's --root when the runtime options name none: `<state>/runc` for a bundle at
+// `<state>/io.containerd.runtime.v2.task/<ns>/<id>` (the layout both daemons use), so daemons with
+// different state directories never share runc's container ids; kDefaultRuncRoot for a bundle
+// elsewhere.
+std::string RuncRootFor(const std::string& bundle);
 // The grouping id: annotation io.containerd.runc.v2.group, else io.kubernetes.cri.sandbox-id,
 // else `id` (from the bundle's config.json text).
 std::string GroupId(const std::string& config_json, const std::string& id);

@@ -48,6 +48,19 @@ TEST(ManagerTest, Sha256KnownVectors) {
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
 
+TEST(ManagerTest, RuncRootFollowsTheDaemonsStateDirectory) {
+  EXPECT_EQ(RuncRootFor("/run/berth/io.containerd.runtime.v2.task/default/c1"), "/run/berth/runc");
+  EXPECT_EQ(RuncRootFor("/tmp/x/state/io.containerd.runtime.v2.task/k8s.io/abc/"),
+            "/tmp/x/state/runc");
+  EXPECT_EQ(RuncRootFor("/run/containerd/io.containerd.runtime.v2.task/ns/id"),
+            "/run/containerd/runc");
+  // Anywhere else (a bundle made by hand, a relative path, the layout at /): the default.
+  EXPECT_EQ(RuncRootFor("/tmp/bundle"), kDefaultRuncRoot);
+  EXPECT_EQ(RuncRootFor("state/io.containerd.runtime.v2.task/ns/id"), kDefaultRuncRoot);
+  EXPECT_EQ(RuncRootFor("/io.containerd.runtime.v2.task/ns/id"), kDefaultRuncRoot);
+  EXPECT_EQ(RuncRootFor(""), kDefaultRuncRoot);
+}
+
 TEST(ManagerTest, GroupId) {
   EXPECT_EQ(GroupId(R"({"annotations":{"io.containerd.runc.v2.group":"g1",
                        "io.kubernetes.cri.sandbox-id":"sb"}})",

@@ -18,7 +18,7 @@ namespace berth::shim {
 
 struct RuncConfig {
   std::string binary = "runc";  // Options.binary_name; absolute or looked up in PATH
-  std::string root;             // --root (Options.root, else /run/berth/runc/<ns>)
+  std::string root;             // --root (Options.root, else <state>/runc/<ns>: RuncRootFor)
   std::string log_path;         // --log (<bundle>/log.json)
   bool systemd_cgroup = false;  // Options.systemd_cgroup
 };

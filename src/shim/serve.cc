@@ -7,6 +7,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 
 #include "common/fs.h"
 #include "common/log.h"
@@ -113,7 +114,11 @@ int Serve(const Flags& flags) {
       publisher.Flush([&] { server.Shutdown([&] { io.stop(); }); });
     });
   };
-  ServiceConfig config{.ns = flags.ns, .cgroup_mode = DetectCgroupMode()};
+  // The first container's bundle is the working directory (StartShim spawns us there).
+  std::error_code cwd_ec;
+  std::string bundle = std::filesystem::current_path(cwd_ec).string();
+  ServiceConfig config{
+      .ns = flags.ns, .runc_root = RuncRootFor(bundle), .cgroup_mode = DetectCgroupMode()};
   Service service(io, config, publisher, shutdown);
   service.Register(server);
   if (auto st = server.Serve(std::move(listener)); !st) {

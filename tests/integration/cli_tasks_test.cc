@@ -105,9 +105,9 @@ class CliTasksTest : public ::testing::TestWithParam<Shim> {
     }
     daemon_->Stop();
     // runc leaves the namespace's state root and ctr-style cgroupsPath parents (/<ns>) behind.
-    for (const char* root : {"/run/berth/runc/", "/run/containerd/runc/"}) {
-      ::rmdir((root + ns_).c_str());
-    }
+    // containerd's shim keeps runc's state in /run/containerd/runc/<ns>; ours keeps it in the
+    // daemon's state directory, removed with it.
+    ::rmdir(("/run/containerd/runc/" + ns_).c_str());
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
       ::rmdir((e.path().string() + "/" + ns_).c_str());
@@ -488,6 +488,54 @@ TEST_P(CliTasksTest, ErrorsNameWhatFailed) {
   ASSERT_EQ(Berth({"containers", "create", kImage, "k1"}).exit_code, 0);
   auto sig = Berth({"tasks", "kill", "-s", "SIGNOPE", "k1"});
   EXPECT_EQ(sig.err, "berth: invalid signal: SIGNOPE\n");
+}
+
+// Two daemons with their own state directories run a container of the same id in the same
+// namespace at once (issue 13, point 7): runc's state follows each daemon's state directory.
+TEST_P(CliTasksTest, TwoDaemonsRunTheSameContainerId) {
+  if (!GetParam().binary.empty()) {
+    GTEST_SKIP() << "containerd's shim keeps runc's state in /run/containerd/runc whatever the "
+                    "daemon's state directory: two daemons share it there, as with containerd";
+  }
+  auto other = Daemon::Create();
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(other->Start()) << other->Log();
+  auto berth_other = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {BinPath("berth"), "-a", other->Socket(), "-n", ns_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return Exec(argv);
+  };
+  // Whatever happens below, the other daemon's task goes with it.
+  struct Cleanup {
+    std::function<void()> fn;
+    ~Cleanup() { fn(); }
+  } cleanup{[&] {
+    berth_other({"tasks", "kill", "-s", "SIGKILL", "twin"});
+    for (int i = 0; i < 100 && berth_other({"tasks", "rm", "twin"}).exit_code != 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    berth_other({"containers", "rm", "twin"});
+    other->Stop();
+  }};
+  auto imported = berth_other({"images", "import", Fixtures() + "/busybox-oci.tar"});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+
+  auto first = Run({"-d"}, "twin", {"sleep", "1000"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  auto second = berth_other(
+      {"run", "-d", "--fifo-dir", other->Dir() + "/fifo", kImage, "twin", "sleep", "1000"});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_TRUE(WaitFor([&] { return TaskStatus("twin") == "RUNNING"; }));
+  bool other_running = false;
+  for (const auto& row : Rows(berth_other({"tasks", "ls"}).out)) {
+    if (row.size() == 3 && row[0] == "twin") other_running = row[2] == "RUNNING";
+  }
+  EXPECT_TRUE(other_running) << berth_other({"tasks", "ls"}).out;
+  // Each daemon's runc state is under its own state directory.
+  struct stat st {};
+  EXPECT_EQ(::stat((daemon_->State() + "/runc/" + ns_ + "/twin").c_str(), &st), 0);
+  EXPECT_EQ(::stat((other->State() + "/runc/" + ns_ + "/twin").c_str(), &st), 0);
+  Berth({"tasks", "kill", "-s", "SIGKILL", "twin"});
 }
 
 INSTANTIATE_TEST_SUITE_P(Shims, CliTasksTest,

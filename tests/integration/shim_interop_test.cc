@@ -86,9 +86,9 @@ class ContainerdInterop : public ::testing::Test {
     }
     // Any shim of ours still serving this daemon: its socket name is derived from our address.
     for (const auto& id : ids_) {
-      Exec({"runc", "--root", "/run/berth/runc/" + ns_, "delete", "--force", id});
+      // Our shim keeps runc's state under containerd's state directory (<state>/runc).
+      Exec({"runc", "--root", dir_->Path() + "/state/runc/" + ns_, "delete", "--force", id});
     }
-    ::rmdir(("/run/berth/runc/" + ns_).c_str());
     // runc removes a container's cgroups, not the /<ns> parents ctr's cgroupsPath created.
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {

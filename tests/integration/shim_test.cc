@@ -131,8 +131,8 @@ class ShimTest : public ::testing::Test {
   void TearDown() override {
     // Whatever a failed test left behind: the containers, the shim, mounts, socket.
     for (const auto& id : ids_) {
-      Exec({"runc", "--root", std::string("/run/berth/runc/") + kNs, "delete", "--force", id});
-      (void)mount::UnmountAll(dir_->Path() + "/" + id + "/rootfs");
+      Exec({"runc", "--root", RuncRoot(), "delete", "--force", id});
+      (void)mount::UnmountAll(BundleDir(id) + "/rootfs");
     }
     if (Alive(shim_pid_)) {
       ::kill(shim_pid_, SIGKILL);
@@ -153,7 +153,7 @@ class ShimTest : public ::testing::Test {
     for (std::string d; std::getline(dirs, d);) {
       ::rmdir(d.c_str());
     }
-    ::rmdir((std::string("/run/berth/runc/") + kNs).c_str());
+    ::rmdir(RuncRoot().c_str());
     work_.reset();
     server_->Shutdown();
     io_.stop();
@@ -163,11 +163,18 @@ class ShimTest : public ::testing::Test {
   }
 
   // A bundle for `id` whose process runs `args`.
+  // Bundles in a daemon's layout, <state>/io.containerd.runtime.v2.task/<ns>/<id>: the shim then
+  // keeps runc's state in <state>/runc, private to this test.
+  std::string BundleDir(const std::string& id) const {
+    return dir_->Path() + "/state/io.containerd.runtime.v2.task/" + kNs + "/" + id;
+  }
+  std::string RuncRoot() const { return dir_->Path() + "/state/runc/" + kNs; }
+
   std::string MakeBundle(const std::string& id, const std::vector<std::string>& args,
                          bool terminal = false,
                          const nlohmann::json& annotations = nlohmann::json::object(),
                          int64_t memory_limit = 0) {
-    std::string bundle = dir_->Path() + "/" + id;
+    std::string bundle = BundleDir(id);
     EXPECT_TRUE(fs::MkdirAll(bundle, 0700));
     auto spec_text = Exec({"ctr", "oci", "spec"});
     EXPECT_EQ(spec_text.exit_code, 0);
@@ -244,8 +251,7 @@ class ShimTest : public ::testing::Test {
     std::string mountinfo = ReadText("/proc/self/mountinfo");
     EXPECT_EQ(mountinfo.find(bundle + "/rootfs"), std::string::npos) << "rootfs still mounted";
     struct stat st {};
-    EXPECT_NE(::stat((std::string("/run/berth/runc/") + kNs + "/" + id).c_str(), &st), 0)
-        << "runc state left";
+    EXPECT_NE(::stat((RuncRoot() + "/" + id).c_str(), &st), 0) << "runc state left";
     EXPECT_NE(::stat((std::string("/sys/fs/cgroup/memory/") + kNs + "/" + id).c_str(), &st), 0)
         << "cgroup left";
   }
@@ -673,7 +679,7 @@ TEST_F(ShimTest, DeleteActionCleansUpWithoutTheShim) {
   EXPECT_TRUE(Eventually([&] { return !Alive(static_cast<pid_t>(created->pid())); }));
   EXPECT_EQ(ReadText("/proc/self/mountinfo").find(bundle + "/rootfs"), std::string::npos);
   struct stat st {};
-  EXPECT_NE(::stat((std::string("/run/berth/runc/") + kNs + "/" + id).c_str(), &st), 0);
+  EXPECT_NE(::stat((RuncRoot() + "/" + id).c_str(), &st), 0);
   // The dead shim's socket is removed too.
   EXPECT_NE(::access(socket_.c_str(), F_OK), 0) << socket_;
 }

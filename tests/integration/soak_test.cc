@@ -149,9 +149,9 @@ class SoakIT : public ::testing::TestWithParam<Variant> {
     for (const auto& cg : ContainerCgroups(ns_)) RmdirPatiently(cg);
     for (const auto& cg : NamespaceCgroups(ns_)) ::rmdir(cg.c_str());  // runc's parent: ours
     // runc's per-namespace state roots (runc leaves them, empty).
-    for (const char* root : {"/run/berth/runc/", "/run/containerd/runc/"}) {
-      ::rmdir((root + ns_).c_str());
-    }
+    // containerd's shim keeps runc's state in /run/containerd/runc/<ns>; ours keeps it in the
+    // daemon's state directory, removed with it.
+    ::rmdir(("/run/containerd/runc/" + ns_).c_str());
     // Sockets of this test's shims that a shim left behind (reported by the test).
     for (const auto& [path, id] : sockets_) {
       struct stat st {};

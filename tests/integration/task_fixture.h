@@ -182,7 +182,7 @@ class TaskFixture {
       ::closedir(dir);
     }
     for (const std::string& root :
-         std::vector<std::string>{"/run/containerd/runc/" + ns_, "/run/berth/runc/" + ns_}) {
+         std::vector<std::string>{"/run/containerd/runc/" + ns_, d_->State() + "/runc/" + ns_}) {
       struct stat st {};
       if (::stat(root.c_str(), &st) != 0) continue;
       for (const auto& id : Lines(Exec({"runc", "--root", root, "list", "-q"}).out)) {
