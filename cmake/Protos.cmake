@@ -89,7 +89,8 @@ foreach(item IN LISTS _protos)
     OUTPUT ${out_srcs} ${out_hdrs}
     COMMAND protobuf::protoc -I${BERTH_PROTO_DIR} -I/usr/include
             --cpp_out=${BERTH_PROTO_DIR} ${grpc_args} ${dst}
-    DEPENDS ${dst} protobuf::protoc
+    COMMAND sed -i -f ${CMAKE_SOURCE_DIR}/cmake/proto_lenient_utf8.sed ${out_srcs} ${out_hdrs}
+    DEPENDS ${dst} protobuf::protoc ${CMAKE_SOURCE_DIR}/cmake/proto_lenient_utf8.sed
     COMMENT "protoc ${rel}" VERBATIM)
   list(APPEND BERTH_PROTO_SRCS ${out_srcs})
   list(APPEND BERTH_PROTO_HDRS ${out_hdrs})

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "events/exchange.h"
 #include "services/plugins.h"
+#include "services/utf8_guard.h"
 
 namespace berth::server {
 
@@ -117,6 +118,11 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config,
   // Request metadata up to containerd's limit (Go's 16 MiB header list), not gRPC's 8 KiB: a
   // large namespace header reaches the services' own validation and its InvalidArgument.
   builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, kMaxMetadataSize);
+  // Requests with invalid UTF-8 in a string field: found as they arrive, refused by the
+  // services (services/utf8_guard.h).
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(services::NewUtf8GuardFactory());
+  builder.experimental().SetInterceptorCreators(std::move(creators));
   // Advertised, so clients queue their streams rather than run into the guard's disconnect.
   H2GuardLimits limits;
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,

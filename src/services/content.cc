@@ -7,6 +7,7 @@
 #include "services/events_hook.h"
 #include "services/plugins.h"
 #include "services/pool.h"
+#include "services/utf8_guard.h"
 
 namespace berth::services {
 namespace {
@@ -85,7 +86,8 @@ class ReadReactor final : public grpc::ServerWriteReactor<api::ReadContentRespon
 class WriteReactor final
     : public grpc::ServerBidiReactor<api::WriteContentRequest, api::WriteContentResponse> {
  public:
-  WriteReactor(content::Store& store, Result<Context> ctx) : store_(store), ctx_(std::move(ctx)) {
+  WriteReactor(content::Store& store, const grpc::CallbackServerContext* rpc, Result<Context> ctx)
+      : store_(store), rpc_(rpc), ctx_(std::move(ctx)) {
     if (!ctx_) {
       Finish(ToGrpc(ctx_.error()));
       return;
@@ -128,6 +130,7 @@ class WriteReactor final
  private:
   berth::Status Handle() {
     resp_.Clear();
+    if (auto bad = InvalidUtf8Error(rpc_)) return std::move(*bad);
     if (!writer_) {
       if (req_.ref().empty()) return InvalidArgument("first message must have a reference");
       ref_ = req_.ref();
@@ -191,6 +194,7 @@ class WriteReactor final
   }
 
   content::Store& store_;
+  const grpc::CallbackServerContext* rpc_;
   Result<Context> ctx_;
   api::WriteContentRequest req_;
   api::WriteContentResponse resp_;
@@ -321,7 +325,7 @@ class ContentService final : public api::Content::CallbackService {
 
   grpc::ServerBidiReactor<api::WriteContentRequest, api::WriteContentResponse>* Write(
       grpc::CallbackServerContext* rpc) override {
-    return new WriteReactor(store_, NamespacedContextFrom(rpc));
+    return new WriteReactor(store_, rpc, NamespacedContextFrom(rpc));
   }
 
   grpc::ServerUnaryReactor* Abort(grpc::CallbackServerContext* rpc, const api::AbortRequest* req,

@@ -13,6 +13,7 @@
 #include "cri/service.h"
 #include "metadata/snapshot_store.h"
 #include "services/plugins.h"
+#include "services/utf8_guard.h"
 
 namespace berth::services {
 namespace {
@@ -30,6 +31,10 @@ class CriPool {
   template <class Fn>
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* rpc, Fn fn) {
     auto* reactor = rpc->DefaultReactor();
+    if (auto bad = InvalidUtf8Error(rpc)) {
+      reactor->Finish(ToGrpc(*bad));
+      return reactor;
+    }
     cri::CallContext cc;
     auto deadline = rpc->deadline();
     if (deadline < std::chrono::system_clock::time_point::max() - std::chrono::hours(24 * 365)) {

@@ -4,6 +4,7 @@
 
 #include "common/identifiers.h"
 #include "common/log.h"
+#include "services/utf8_guard.h"
 
 namespace berth::services {
 
@@ -28,6 +29,8 @@ std::string FirstValue(const grpc::CallbackServerContext* rpc, const char* key) 
 }  // namespace
 
 Result<Context> ContextFrom(const grpc::CallbackServerContext* rpc) {
+  // Every handler starts here: a request with invalid UTF-8 is refused before any work.
+  if (auto bad = InvalidUtf8Error(rpc)) return std::move(*bad);
   Context ctx;
   ctx.ns = FirstValue(rpc, kNamespaceHeader);
   ctx.lease = FirstValue(rpc, kLeaseHeader);
