@@ -18,6 +18,7 @@
 
 #include "common/log.h"
 #include "diff/safe_path.h"
+#include "diff/tar_types.h"
 
 namespace berth::diff {
 namespace {
@@ -26,12 +27,13 @@ constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kWhiteoutOpaque = ".wh..wh..opq";
 constexpr const char* kOverlayOpaqueXattr = "trusted.overlay.opaque";
 
-// Feeds libarchive from a Reader, keeping the reader's own error.
+// Feeds libarchive from a Reader, keeping the reader's own error; the scanner sees every byte.
 struct Source {
   explicit Source(Reader& r) : reader(r), buf(256 << 10) {}
   Reader& reader;
   std::vector<char> buf;
   std::optional<Error> error;
+  TarTypeScanner types;
 };
 
 la_ssize_t ReadCallback(struct archive* /*a*/, void* client, const void** out) {
@@ -41,6 +43,7 @@ la_ssize_t ReadCallback(struct archive* /*a*/, void* client, const void** out) {
     src->error = std::move(n).error();
     return -1;
   }
+  src->types.Feed(std::string_view(src->buf.data(), *n));
   *out = src->buf.data();
   return static_cast<la_ssize_t>(*n);
 }
@@ -85,12 +88,17 @@ class Extractor {
     for (;;) {
       archive_entry* e = nullptr;
       int r = archive_read_next_header(a_, &e);
-      if (r == ARCHIVE_EOF) break;
+      if (r == ARCHIVE_EOF) {
+        if (src_.types.Refusal()) return *src_.types.Refusal();
+        break;
+      }
       if (r == ARCHIVE_WARN) {
         log::L().With("warning", archive_error_string(a_)).Warn("tar header warning");
       } else if (r != ARCHIVE_OK) {
         return ArchiveError("read tar header");
       }
+      // The scanner has seen this entry's header (and maybe more): refused before it is applied.
+      if (src_.types.Refusal()) return *src_.types.Refusal();
       BERTH_TRY(ApplyEntry(e));
     }
     for (const auto& d : dirs_) {

@@ -310,6 +310,26 @@ TEST_F(ApplyTest, CorruptStreamsAndUnknownTypesRefused) {
   EXPECT_TRUE(r) << "an empty stream is an empty layer: " << r.error().ToString();
 }
 
+// An entry type containerd does not apply (issue 13, point 5): libarchive would write it as a
+// regular file; the apply fails naming it, before the entry and what follows it.
+TEST_F(ApplyTest, UnhandledEntryTypeRefused) {
+  std::string tar = TarHeader("a", '0', 1) + Pad512("a") + TarHeader("zz", 'Z', 4) +
+                    Pad512("zzzz") + TarHeader("b", '0', 1) + Pad512("b") + std::string(1024, '\0');
+  for (const auto& [blob, media_type] : std::vector<std::pair<std::string, std::string>>{
+           {tar, std::string(kTar)}, {Gzip(tar), std::string(kTarGzip)}}) {
+    std::string root = MakeDir("unhandled-" + std::to_string(blob.size()));
+    auto r = ApplyBind(blob, media_type, root);
+    ASSERT_FALSE(r) << "a 'Z' entry was applied";
+    EXPECT_TRUE(r.error().Is(Errc::kInvalidArgument)) << r.error().ToString();
+    EXPECT_NE(r.error().What().find("tar entry \"zz\": unhandled tar header type 'Z'"),
+              std::string::npos)
+        << r.error().ToString();
+    struct stat st {};
+    EXPECT_NE(::lstat((root + "/zz").c_str(), &st), 0);
+    EXPECT_NE(::lstat((root + "/b").c_str(), &st), 0);
+  }
+}
+
 // At debug level every Apply logs where its time went (bench/run.sh berth_pull sums these).
 TEST_F(ApplyTest, DebugLogBreaksDownTheTime) {
   std::string tar = BuildTar({Dir("d"), File("d/f", std::string(200000, 'q'))});
