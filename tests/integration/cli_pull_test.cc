@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <regex>
 #include <sstream>
 
@@ -15,6 +16,10 @@
 
 namespace berth::testing {
 namespace {
+
+// Container ids of this process: the containers run in `default` (the tests check messages that
+// name it), where every berthd on the host keeps its cgroups (/sys/fs/cgroup/*/default/<id>).
+std::string Id(const std::string& base) { return base + "-" + std::to_string(::getpid()); }
 
 class CliPullIT : public ::testing::Test {
  protected:
@@ -37,6 +42,17 @@ class CliPullIT : public ::testing::Test {
         host_dir + "/hosts.toml", "server = \"http://" + registry_->Addr() + "\"\n[host.\"http://" +
                                       registry_->Addr() +
                                       "\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n"));
+  }
+
+  void TearDown() override {
+    // Runs are --rm; a failed one may leave its cgroups (empty, once berthd is gone).
+    d_.reset();
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
+      for (const char* base : {"n1", "t1", "t2", "c1", "auth-run"}) {
+        ::rmdir((e.path().string() + "/default/" + Id(base)).c_str());
+      }
+    }
   }
 
   RunResult Berth(const std::vector<std::string>& args, const std::string& ns = "") {
@@ -158,7 +174,7 @@ TEST_F(CliPullIT, ShortReferencesAreNormalizedAndBadOnesRefused) {
   auto ok = Berth({"images", "pull", "--hosts-dir", hosts_dir_, untagged});
   ASSERT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_EQ(d_->Ctr({"images", "ls", "-q"}).out, untagged + ":latest\n");
-  auto run = Berth({"run", "--rm", untagged, "n1", "echo", "short"});
+  auto run = Berth({"run", "--rm", untagged, Id("n1"), "echo", "short"});
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(run.out, "short\n");
 
@@ -174,24 +190,24 @@ TEST_F(CliPullIT, ShortReferencesAreNormalizedAndBadOnesRefused) {
 
 TEST_F(CliPullIT, RunAfterPullAndRunWithPullOnAFreshDaemon) {
   const std::string ref = registry_->Ref("busybox");
-  auto missing = Berth({"run", "--rm", ref, "t1", "echo", "hi"});
+  auto missing = Berth({"run", "--rm", ref, Id("t1"), "echo", "hi"});
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.err.find("image " + ref + " not found in namespace default"), std::string::npos)
       << missing.err;
   EXPECT_NE(missing.err.find("berth run --pull"), std::string::npos) << missing.err;
 
   auto pulled =
-      Berth({"run", "--rm", "--pull", "--hosts-dir", hosts_dir_, ref, "t1", "echo", "hi"});
+      Berth({"run", "--rm", "--pull", "--hosts-dir", hosts_dir_, ref, Id("t1"), "echo", "hi"});
   ASSERT_EQ(pulled.exit_code, 0) << pulled.out << pulled.err;
   EXPECT_NE(pulled.out.find("hi\n"), std::string::npos) << pulled.out;
   EXPECT_NE(pulled.out.find("unpacking linux/amd64"), std::string::npos) << pulled.out;
 
   // Now present: a plain run, no pull.
-  auto run = Berth({"run", "--rm", ref, "t2", "echo", "hi"});
+  auto run = Berth({"run", "--rm", ref, Id("t2"), "echo", "hi"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(run.out, "hi\n");
   // ctr runs the image berth pulled.
-  auto ctr = d_->Ctr({"run", "--rm", ref, "c1", "echo", "from-ctr"});
+  auto ctr = d_->Ctr({"run", "--rm", ref, Id("c1"), "echo", "from-ctr"});
   EXPECT_EQ(ctr.exit_code, 0) << ctr.err;
   EXPECT_EQ(ctr.out, "from-ctr\n");
 }
@@ -347,9 +363,8 @@ TEST_F(CliPullIT, PlainOutputWhenNotATerminal) {
 }
 
 TEST_F(CliPullIT, LiveProgressOnATerminal) {
-  if (::access("/usr/bin/script", X_OK) != 0) {
-    GTEST_SKIP() << "script(1) (util-linux) is not installed: no pseudo-terminal to test with";
-  }
+  // script(1) (bsdutils, essential on Debian) gives the pull a pseudo-terminal.
+  ASSERT_EQ(::access("/usr/bin/script", X_OK), 0) << "script(1) is missing: run make deps";
   std::string cmd = BinPath("berth") + " -a " + d_->Socket() + " images pull --hosts-dir " +
                     hosts_dir_ + " " + registry_->Ref("busybox");
   auto r = Exec({"script", "-qfec", cmd, "/dev/null"});
@@ -410,7 +425,7 @@ TEST(CliRegistryAuthIT, TlsWithBasicAuthAndBearerTokensThroughHostsTomlAndUser) 
   ASSERT_EQ(pushed.exit_code, 0) << pushed.out << pushed.err;
   auto back = d->Berth({"images", "pull", "--hosts-dir", hosts, "-u", "alice:s3cret", copy});
   ASSERT_EQ(back.exit_code, 0) << back.out << back.err;
-  auto run = d->Berth({"run", "--rm", copy, "auth-run", "echo", "over-tls"});
+  auto run = d->Berth({"run", "--rm", copy, Id("auth-run"), "echo", "over-tls"});
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(run.out, "over-tls\n");
 

@@ -22,6 +22,10 @@
 extern char** environ;
 
 namespace berth::testing {
+
+// ctr and berth read their default namespace from CONTAINERD_NAMESPACE: one set in the shell
+// that runs the suite would leak into every child. Tests name their namespaces themselves.
+[[maybe_unused]] const bool kNoAmbientNamespace = (::unsetenv("CONTAINERD_NAMESPACE"), true);
 namespace {
 
 int DecodeStatus(int status) {
