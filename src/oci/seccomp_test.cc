@@ -334,8 +334,9 @@ TEST_F(SeccompFile, ErrorsNameTheFile) {
 // runc on this host accepts the profile and runs a busybox under it.
 TEST(DefaultSeccompProfile, RuncRunsBusyboxUnderIt) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root";
-  if (::access("/usr/sbin/runc", X_OK) != 0) GTEST_SKIP() << "no runc";
-  if (::access("/bin/busybox", X_OK) != 0) GTEST_SKIP() << "no busybox";
+  ASSERT_EQ(::access("/usr/sbin/runc", X_OK), 0) << "runc is missing: run make deps";
+  ASSERT_EQ(::access("/bin/busybox", X_OK), 0)
+      << "busybox is missing (busybox-static): run make deps";
   auto dir = fs::TempDir::Create("seccomp-runc-");
   ASSERT_TRUE(dir);
   const std::string bundle = dir->Path() + "/bundle";

@@ -26,9 +26,8 @@ constexpr const char* kRuntime = "io.containerd.berth.v2";
 class ContainerdInterop : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (::access("/usr/bin/containerd", X_OK) != 0) {
-      GTEST_SKIP() << "containerd is not installed (Debian package containerd)";
-    }
+    ASSERT_EQ(::access("/usr/bin/containerd", X_OK), 0)
+        << "containerd is missing (Debian package containerd): run make deps";
     auto dir = fs::TempDir::Create("berth-ctrd-");
     ASSERT_TRUE(dir);
     dir_.emplace(std::move(*dir));

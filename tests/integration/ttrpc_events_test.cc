@@ -161,9 +161,8 @@ TEST_F(TtrpcEventsIT, SocketRemovedOnStopAndStaleOneReplaced) {
 class ShimEventsIT : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (::access(kRuncShim, X_OK) != 0) {
-      GTEST_SKIP() << kRuncShim << " is not installed (Debian package containerd)";
-    }
+    ASSERT_EQ(::access(kRuncShim, X_OK), 0)
+        << kRuncShim << " is missing (Debian package containerd): run make deps";
     ASSERT_TRUE(f_.Setup(std::string("\"berth.test.realrunc.v2\" = \"") + kRuncShim + "\"\n"))
         << (f_.D() ? f_.D()->Log() : "");
   }

@@ -115,7 +115,8 @@ class BtrfsVolume {
     }
     auto mkfs = Run({"mkfs.btrfs", "-q", "-f", image});
     if (!mkfs && mkfs.error().Is(Errc::kNotFound)) {
-      return Unavailable("mkfs.btrfs is not installed (btrfs-progs)");
+      return Error(Errc::kFailedPrecondition,
+                   "mkfs.btrfs is not installed (btrfs-progs: make deps installs it)");
     }
     if (!mkfs) return std::move(mkfs).error();
     if (*mkfs != 0) return Unknown(fmt::format("mkfs.btrfs {} exited {}", image, *mkfs));
@@ -170,7 +171,8 @@ Result<Fixture> MakeBtrfs(const std::string& root, const std::string& scratch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Btrfs, SnapshotterSuite,
-                         testing::Values(SnapshotterFactory{"btrfs", MakeBtrfs}),
+                         testing::Values(SnapshotterFactory{"btrfs", MakeBtrfs,
+                                                            /*host_dependent=*/true}),
                          testsuite::FactoryName);
 
 TEST(BtrfsTest, SkipsOffBtrfs) {

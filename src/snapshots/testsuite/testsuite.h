@@ -37,9 +37,12 @@ struct Fixture {
 struct SnapshotterFactory {
   std::string name;  // letters, digits, '_' (a gtest parameter name)
   // Builds the snapshotter on `root`, a fresh empty directory; `scratch` is another one the
-  // factory may use (images, helper files). An Unavailable error means the environment cannot
-  // host the implementation (no loop devices, ...): the case is skipped, with that reason.
+  // factory may use (images, helper files). Any error fails the case, except an Unavailable
+  // from a factory that declares `host_dependent`: the environment cannot host the
+  // implementation (no loop devices, no btrfs in the kernel), and the case is skipped with that
+  // reason.
   std::function<Result<Fixture>(const std::string& root, const std::string& scratch)> create;
+  bool host_dependent = false;
 };
 
 std::string FactoryName(const testing::TestParamInfo<SnapshotterFactory>& info);
