@@ -10,6 +10,7 @@
 #include <limits>
 #include <random>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "common/digest.h"
@@ -133,6 +134,122 @@ TEST_F(ContentIT, LeaseHoldsContentUntilRemovedWithSync) {
   EXPECT_NE(leases.out.find("holder"), std::string::npos);
   Ok({"leases", "rm", "--sync", "holder"});
   EXPECT_TRUE(Blobs(*d_).empty()) << "collected once the lease is gone";
+}
+
+// Leases.ListResources and DeleteResource (ctr has no command for them): what AddResource put
+// in a lease is listed, and a deleted one no longer holds its blob.
+TEST_F(ContentIT, LeaseResourcesAreListedAndDeleted) {
+  namespace leases = containerd::services::leases::v1;
+  Ok({"leases", "create", "--id", "res"});
+  std::string data(5000, 'r');
+  Digest dgst = Digest::FromBytes(data);
+  auto channel = grpc::CreateChannel("unix:" + d_->Socket(), grpc::InsecureChannelCredentials());
+  auto stub = leases::Leases::NewStub(channel);
+  auto call = [](grpc::ClientContext& ctx) {
+    ctx.AddMetadata("containerd-namespace", "default");
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  };
+  for (const auto& [id, type] : std::vector<std::pair<std::string, std::string>>{
+           {dgst.String(), "content"}, {"res-snap", "snapshots/overlayfs"}}) {
+    grpc::ClientContext ctx;
+    call(ctx);
+    leases::AddResourceRequest req;
+    req.set_id("res");
+    req.mutable_resource()->set_id(id);
+    req.mutable_resource()->set_type(type);
+    google::protobuf::Empty empty;
+    ASSERT_TRUE(stub->AddResource(&ctx, req, &empty).ok());
+  }
+  auto list = [&] {
+    grpc::ClientContext ctx;
+    call(ctx);
+    leases::ListResourcesRequest req;
+    req.set_id("res");
+    leases::ListResourcesResponse resp;
+    grpc::Status st = stub->ListResources(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    std::set<std::string> out;
+    for (const auto& r : resp.resources()) out.insert(r.type() + " " + r.id());
+    return out;
+  };
+  EXPECT_EQ(list(),
+            (std::set<std::string>{"content " + dgst.String(), "snapshots/overlayfs res-snap"}));
+  auto ingest = Exec({"ctr", "-a", d_->Socket(), "content", "ingest", "--expected-digest",
+                      dgst.String(), "res-ref"},
+                     data);
+  ASSERT_EQ(ingest.exit_code, 0) << ingest.err;
+  {
+    grpc::ClientContext ctx;
+    call(ctx);
+    leases::DeleteResourceRequest req;
+    req.set_id("res");
+    req.mutable_resource()->set_id(dgst.String());
+    req.mutable_resource()->set_type("content");
+    google::protobuf::Empty empty;
+    grpc::Status st = stub->DeleteResource(&ctx, req, &empty);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  EXPECT_EQ(list(), (std::set<std::string>{"snapshots/overlayfs res-snap"}));
+  // No longer held: a collection takes the blob while the lease stays.
+  Ok({"leases", "create", "--id", "gc-trigger"});
+  Ok({"leases", "rm", "--sync", "gc-trigger"});
+  EXPECT_TRUE(Blobs(*d_).empty()) << "the deleted resource still holds its blob";
+  EXPECT_NE(Ok({"leases", "ls"}).out.find("res"), std::string::npos);
+}
+
+// Content.Status of an ingest left open (ctr's `content active` lists them all, Status names
+// one), then Abort.
+TEST_F(ContentIT, StatusOfAnOpenIngestThenAbort) {
+  namespace content = containerd::services::content::v1;
+  auto channel = grpc::CreateChannel("unix:" + d_->Socket(), grpc::InsecureChannelCredentials());
+  auto stub = content::Content::NewStub(channel);
+  auto call = [](grpc::ClientContext& ctx) {
+    ctx.AddMetadata("containerd-namespace", "default");
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  };
+  {
+    grpc::ClientContext ctx;
+    call(ctx);
+    auto stream = stub->Write(&ctx);
+    content::WriteContentRequest req;
+    req.set_action(content::WRITE);
+    req.set_ref("open-ingest");
+    req.set_total(100);
+    req.set_data(std::string(40, 'o'));
+    ASSERT_TRUE(stream->Write(req));
+    content::WriteContentResponse resp;
+    ASSERT_TRUE(stream->Read(&resp));
+    EXPECT_EQ(resp.offset(), 40);
+    stream->WritesDone();
+    grpc::Status st = stream->Finish();
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  auto status = [&](grpc::Status* st) {
+    grpc::ClientContext ctx;
+    call(ctx);
+    content::StatusRequest req;
+    req.set_ref("open-ingest");
+    content::StatusResponse resp;
+    *st = stub->Status(&ctx, req, &resp);
+    return resp;
+  };
+  grpc::Status st;
+  auto resp = status(&st);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(resp.status().ref(), "open-ingest");
+  EXPECT_EQ(resp.status().offset(), 40);
+  EXPECT_EQ(resp.status().total(), 100);
+  EXPECT_NE(Ok({"content", "active"}).out.find("open-ingest"), std::string::npos);
+  {
+    grpc::ClientContext ctx;
+    call(ctx);
+    content::AbortRequest req;
+    req.set_ref("open-ingest");
+    google::protobuf::Empty empty;
+    ASSERT_TRUE(stub->Abort(&ctx, req, &empty).ok());
+  }
+  status(&st);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();
 }
 
 TEST_F(ContentIT, NamespacesIsolateAndShareStorage) {
