@@ -5,12 +5,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <github.com/containerd/containerd/api/services/snapshots/v1/snapshots.grpc.pb.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <regex>
 #include <set>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "harness.h"
 
@@ -275,6 +279,79 @@ TEST_P(CliSnapshotsIT, DiffWithoutKeep) {
   EXPECT_EQ(tar.out, "f\n");
   // The lease is gone again.
   EXPECT_EQ(Lines(d_->Ctr({"leases", "ls"}).out).size(), 1u);
+}
+
+// `snapshots unpack <manifest>` makes the image's layer snapshots as ctr's does: same output,
+// same committed snapshots.
+TEST_P(CliSnapshotsIT, UnpackAsCtr) {
+  auto imported = d_->Ctr({"images", "import", "--no-unpack", Fixtures() + "/busybox-oci.tar"});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  // The image's manifest: its target, or the first entry of its index.
+  std::string target;
+  for (const auto& line : Lines(d_->Ctr({"images", "ls"}).out)) {
+    std::istringstream row(line);
+    std::string ref, type, digest;
+    row >> ref >> type >> digest;
+    if (digest.rfind("sha256:", 0) == 0) target = digest;
+  }
+  ASSERT_FALSE(target.empty());
+  auto doc = nlohmann::json::parse(d_->Ctr({"content", "get", target}).out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded());
+  std::string manifest = target;
+  if (doc.contains("manifests")) manifest = doc["manifests"][0]["digest"].get<std::string>();
+  auto layers = nlohmann::json::parse(d_->Ctr({"content", "get", manifest}).out, nullptr, false);
+  ASSERT_TRUE(layers.contains("layers")) << layers;
+
+  auto committed = [&] {
+    std::set<std::string> rows;
+    static const std::regex kRow("^(\\S+)\\s+(\\S*)\\s+Committed\\s*$");
+    std::smatch m;
+    for (const auto& line : Lines(Ctr({"ls"}).out)) {
+      if (std::regex_match(line, m, kRow)) rows.insert(m[1].str() + " " + m[2].str());
+    }
+    return rows;
+  };
+  // unpack reads its own --snapshotter, not the group's (as ctr).
+  auto ours = Berth({"unpack", "--snapshotter", GetParam(), manifest});
+  auto after_ours = committed();
+  EXPECT_EQ(after_ours.size(), layers["layers"].size()) << ours.out;
+  // Remove them (children first), then let ctr make them again.
+  for (size_t round = 0; round < after_ours.size() && !committed().empty(); ++round) {
+    for (const auto& row : committed()) d_->Ctr(Args({"rm", row.substr(0, row.find(' '))}));
+  }
+  ASSERT_TRUE(committed().empty());
+  auto theirs = Ctr({"unpack", "--snapshotter", GetParam(), manifest});
+  EXPECT_EQ(ours.out, theirs.out);
+  EXPECT_EQ(committed(), after_ours);
+}
+
+// Snapshots.Cleanup (ctr has no command for it): a directory the snapshotter has no record of
+// (left by a crash) is removed; the snapshots it has are kept.
+TEST_P(CliSnapshotsIT, CleanupRemovesOrphanDirectoriesOnly) {
+  Ctr({"prepare", "kept"});
+  std::string kept = WritableDir("kept");
+  ASSERT_FALSE(kept.empty());
+  ASSERT_TRUE(fs::WriteFileAtomic(kept + "/f", "kept\n"));
+  std::string orphan =
+      d_->Root() + "/io.containerd.snapshotter.v1." + GetParam() + "/snapshots/424242";
+  ASSERT_TRUE(fs::MkdirAll(orphan + "/fs", 0755));
+  ASSERT_TRUE(fs::WriteFileAtomic(orphan + "/fs/junk", "junk\n"));
+
+  auto channel = grpc::CreateChannel("unix:" + d_->Socket(), grpc::InsecureChannelCredentials());
+  auto stub = containerd::services::snapshots::v1::Snapshots::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("containerd-namespace", "default");
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  containerd::services::snapshots::v1::CleanupRequest req;
+  req.set_snapshotter(GetParam());
+  google::protobuf::Empty empty;
+  grpc::Status st = stub->Cleanup(&ctx, req, &empty);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+
+  struct stat sb {};
+  EXPECT_NE(::stat(orphan.c_str(), &sb), 0) << "the orphan is still there";
+  EXPECT_EQ(ReadText(kept + "/f"), "kept\n");
+  EXPECT_NE(Ctr({"ls"}).out.find("kept"), std::string::npos);
 }
 
 INSTANTIATE_TEST_SUITE_P(Snapshotters, CliSnapshotsIT, ::testing::Values("overlayfs", "native"));

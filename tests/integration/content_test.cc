@@ -398,18 +398,19 @@ TEST_F(ContentIT, CtrEventsShowsImageCreateAndDelete) {
   std::string out = d_->Dir() + "/events.out";
   auto events = Background::Start({"ctr", "-a", d_->Socket(), "events"}, out);
   ASSERT_TRUE(events);
-  // Wait until the subscription is live: namespace events show up once it is.
+  // Wait until the subscription is live: namespace events show up once it is (up to 30 s: a
+  // loaded machine starts ctr slowly).
   bool live = false;
-  for (int i = 0; i < 100 && !live; ++i) {
+  for (int i = 0; i < 300 && !live; ++i) {
     Ok({"namespaces", "create", "sync-" + std::to_string(i)});
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
     live = ReadText(out).find("/namespaces/create") != std::string::npos;
   }
   ASSERT_TRUE(live) << ReadText(out);
   Ok({"images", "import", "--no-unpack", Fixtures() + "/busybox-oci.tar"});
   Ok({"images", "rm", "docker.io/berth/busybox:latest"});
   std::string text;
-  for (int i = 0; i < 100; ++i) {
+  for (int i = 0; i < 600; ++i) {  // up to 30 s
     text = ReadText(out);
     if (text.find("/images/delete") != std::string::npos) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

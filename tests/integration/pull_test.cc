@@ -229,11 +229,20 @@ TEST_F(PullIT, OneHundredTwentyEightLayers) {
 }
 
 TEST_F(PullIT, MaliciousLayersAreRefused) {
-  std::string evil = std::string(BERTH_BUILD_DIR) + "/fixtures-evil";
-  auto built = Exec({std::string(BERTH_SOURCE_DIR) + "/tests/fixtures/build-evil.sh", evil});
+  // Per process (the layout and the canary its symlink points at): runs at once do not meet.
+  const std::string pid = std::to_string(::getpid());
+  std::string evil = std::string(BERTH_BUILD_DIR) + "/fixtures-evil-" + pid;
+  std::string canary = "/tmp/berth-evil-canary-" + pid;
+  struct RemoveAtEnd {
+    std::vector<std::string> paths;
+    ~RemoveAtEnd() {
+      for (const auto& p : paths) (void)fs::RemoveAll(p);
+    }
+  } remove_at_end{{evil, canary}};
+  auto built =
+      Exec({std::string(BERTH_SOURCE_DIR) + "/tests/fixtures/build-evil.sh", evil, canary});
   ASSERT_EQ(built.exit_code, 0) << built.err;
   ASSERT_TRUE(registry_->Push(evil + "/oci"));
-  std::string canary = "/tmp/berth-evil-canary";
   (void)fs::RemoveAll(canary);
   ASSERT_EQ(::mkdir(canary.c_str(), 0755), 0);
   for (const char* tag :
@@ -250,7 +259,6 @@ TEST_F(PullIT, MaliciousLayersAreRefused) {
   }
   struct stat pw {};
   EXPECT_EQ(::stat("/etc/passwd", &pw), 0);
-  (void)fs::RemoveAll(canary);
 }
 
 // btrfs on a loop device: the btrfs snapshotter only loads on a btrfs root.
