@@ -206,11 +206,21 @@ Status Socket::Send(std::string_view data, Millis timeout) {
 
 void Socket::ShutdownWrite() { ::shutdown(fd_.Get(), SHUT_WR); }
 
-void Socket::Stop() {
-  if (!thread_.joinable()) return;
+void Socket::Wake() {
   uint64_t one = 1;
   (void)!::write(wake_.Get(), &one, sizeof one);
+}
+
+void Socket::Stop() {
+  if (!thread_.joinable()) return;
+  stopping_ = true;
+  Wake();
   thread_.join();
+}
+
+void Socket::SetPaused(bool paused) {
+  paused_ = paused;
+  Wake();
 }
 
 // connect(AF_UNSPEC) disconnects a TCP socket with a reset, and the descriptor stays valid for
@@ -226,12 +236,20 @@ void Socket::Abort() {
 std::optional<Error> Socket::Loop(const OnBytes& on_bytes) {
   std::string buf;
   while (true) {
-    pollfd p[2] = {{.fd = fd_.Get(), .events = POLLIN, .revents = 0},
-                   {.fd = wake_.Get(), .events = POLLIN, .revents = 0}};
+    const bool paused = paused_;
+    pollfd p[2] = {
+        {.fd = fd_.Get(), .events = static_cast<short>(paused ? 0 : POLLIN), .revents = 0},
+        {.fd = wake_.Get(), .events = POLLIN, .revents = 0}};
     int r = ::poll(p, 2, -1);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) return ErrnoError(errno, "poll");
-    if (p[1].revents != 0) return Error(Errc::kCanceled, "connection closed by the client");
+    if (p[1].revents != 0) {
+      if (stopping_) return Error(Errc::kCanceled, "connection closed by the client");
+      uint64_t n = 0;
+      (void)!::read(wake_.Get(), &n, sizeof n);  // SetPaused: look again
+      continue;
+    }
+    if (paused && (p[0].revents & (POLLERR | POLLHUP)) == 0) continue;
     buf.clear();
     auto n = io::RecvSome(fd_.Get(), buf, io::Clock::now());
     if (!n) {

@@ -184,6 +184,8 @@ class SpdyConn {
 
   // True once the server closed TCP (or the connection broke); waits up to `timeout`.
   bool WaitClosed(Millis timeout);
+  // Stops/resumes reading the connection: a client falling behind (the kernel's buffers fill).
+  void SetPaused(bool paused);
   bool Closed() const;
   // The server's GOAWAY, if one came.
   std::optional<spdy::GoAway> GoAwayReceived() const;

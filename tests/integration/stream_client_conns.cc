@@ -46,6 +46,8 @@ SpdyConn::SpdyConn(std::unique_ptr<Socket> socket, std::string protocol, HttpRep
 
 SpdyConn::~SpdyConn() { socket_->Stop(); }
 
+void SpdyConn::SetPaused(bool paused) { socket_->SetPaused(paused); }
+
 bool SpdyConn::OnBytes(std::string_view bytes) {
   {
     std::lock_guard lock(mu_);

@@ -63,13 +63,19 @@ class Socket {
   void Stop();
   // Resets the connection (RST, not FIN) after stopping the reader.
   void Abort();
+  // Stops/resumes reading the descriptor (a client that falls behind: the kernel's buffers
+  // fill and the server sees it).
+  void SetPaused(bool paused);
 
  private:
   std::optional<Error> Loop(const OnBytes& on_bytes);
+  void Wake();
 
   fs::UniqueFd fd_;
-  fs::UniqueFd wake_;  // eventfd: wakes the reader for Stop()
+  fs::UniqueFd wake_;  // eventfd: wakes the reader for Stop() and SetPaused()
   std::atomic<bool> aborted_{false};
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> paused_{false};
   std::thread thread_;
 };
 

@@ -472,9 +472,13 @@ TEST_F(StreamServerTest, MalformedFramesFloodsAndBombsCloseOnlyTheirConnection) 
 TEST_F(StreamServerTest, ClientThatStopsReadingIsDropped) {
   auto rc = stream::RemoteCommand::Start(Exec({"spew"}, false), {});
   ASSERT_TRUE(rc) << rc.error().ToString();
-  // The client reads nothing; the server must give up on it rather than buffer gigabytes.
-  EXPECT_TRUE((*rc)->Spdy()->WaitClosed(Millis(30000)));
+  // The client reads nothing more; the server must give up on it rather than buffer gigabytes:
+  // the command is cancelled...
+  (*rc)->Spdy()->SetPaused(true);
   EXPECT_TRUE(WaitFor([&] { return runtime_->cancelled == 1; }));
+  // ...and the connection closed: reading again, what it had sent ends in EOF.
+  (*rc)->Spdy()->SetPaused(false);
+  EXPECT_TRUE((*rc)->Spdy()->WaitClosed(Millis(30000)));
 }
 
 TEST_F(StreamServerTest, PortForwardManyConnectionsOverOneSession) {
