@@ -160,6 +160,43 @@ TEST_F(CliGoldenIT, ListCommandsMatchGoldenFiles) {
   Golden("plugins_ls", {"plugins", "ls", "id==bolt"});
 }
 
+// The same tables as live ctr prints them from the same daemon: byte for byte where nothing in
+// them moves between the two runs, else after the goldens' masking (ages, sizes).
+TEST_F(CliGoldenIT, TablesAreCtrs) {
+  struct Case {
+    std::vector<std::string> args;
+    bool masked = false;
+  };
+  const std::vector<Case> cases = {
+      {{"namespaces", "ls"}},
+      {{"leases", "ls"}},
+      {{"images", "ls"}},
+      {{"content", "ls", "labels.golden==1"}, /*masked=*/true},
+      {{"content", "active"}},
+      {{"containers", "ls"}},
+      {{"tasks", "ls"}},
+      {{"snapshots", "ls"}},
+      {{"snapshots", "usage", "golden-active"}},
+      {{"plugins", "ls", "id==bolt"}},
+  };
+  for (const auto& c : cases) {
+    auto ours = d_->Berth(c.args, kNs);
+    auto theirs = d_->Ctr(c.args, kNs);
+    ASSERT_EQ(ours.exit_code, 0) << ::testing::PrintToString(c.args) << ": " << ours.err;
+    ASSERT_EQ(theirs.exit_code, 0) << ::testing::PrintToString(c.args) << ": " << theirs.err;
+    if (c.masked) {
+      EXPECT_EQ(Mask(ours.out, true, false), Mask(theirs.out, true, false))
+          << ::testing::PrintToString(c.args) << "\nberth:\n"
+          << ours.out << "ctr:\n"
+          << theirs.out;
+    } else {
+      EXPECT_EQ(ours.out, theirs.out) << ::testing::PrintToString(c.args) << "\nberth:\n"
+                                      << ours.out << "ctr:\n"
+                                      << theirs.out;
+    }
+  }
+}
+
 TEST_F(CliGoldenIT, QuietIgnoresFormat) {
   auto r = d_->Berth({"containers", "ls", "-q", "--format", "json"}, kNs);
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -421,11 +421,31 @@ TEST_P(CliTasksTest, SignalsAreForwarded) {
 }
 
 TEST_P(CliTasksTest, AttachFollowsADetachedTask) {
-  auto r = Run({"-d"}, "a1", {"sh", "-c", "sleep 1; for i in 1 2 3; do echo tick$i; done; exit 2"});
+  // The task says "waiting" until the test has seen that line through the attach (so the
+  // attach is connected) and then execs a `touch /go`; only then does it print the ticks.
+  auto r = Run({"-d"}, "a1",
+               {"sh", "-c",
+                "while [ ! -e /go ]; do echo waiting; sleep 0.1; done; "
+                "for i in 1 2 3; do echo tick$i; done; exit 2"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  auto attach = Berth({"tasks", "attach", "a1"});
-  EXPECT_EQ(attach.exit_code, 2) << attach.err;
-  EXPECT_EQ(attach.out, "tick1\ntick2\ntick3\n");
+  auto out = daemon_->Dir() + "/attach.out";
+  auto attach = Background::Start(
+      {BinPath("berth"), "-a", daemon_->Socket(), "-n", ns_, "tasks", "attach", "a1"}, out);
+  ASSERT_TRUE(attach);
+  ASSERT_TRUE(WaitFor([&] { return ReadText(out).find("waiting\n") != std::string::npos; }))
+      << ReadText(out);
+  auto go =
+      Berth({"tasks", "exec", "--fifo-dir", fifo_dir_, "--exec-id", "go", "a1", "touch", "/go"});
+  ASSERT_EQ(go.exit_code, 0) << go.err;
+  EXPECT_EQ(attach->Wait(std::chrono::seconds(60)), 2) << ReadText(out);
+  std::string text = ReadText(out);
+  // Only whole "waiting" lines before the ticks, and the ticks whole and in order.
+  const std::string ticks = "tick1\ntick2\ntick3\n";
+  ASSERT_TRUE(text.size() >= ticks.size() && text.ends_with(ticks)) << text;
+  std::string before = text.substr(0, text.size() - ticks.size());
+  for (size_t at = 0; at < before.size(); at += 8) {
+    EXPECT_EQ(before.substr(at, 8), "waiting\n") << text;
+  }
   EXPECT_EQ(Berth({"containers", "rm", "a1"}).exit_code, 0);
 }
 
