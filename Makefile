@@ -3,7 +3,7 @@ PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 CONFIG ?=
 
-.PHONY: all deps build run test unit-test integration-test asan-test lint format clean bench
+.PHONY: all deps build run test unit-test integration-test asan-test fuzz lint format clean bench
 
 all: build
 
@@ -40,11 +40,18 @@ asan-test: deps
 	cmake --build --preset asan
 	ctest --preset asan --output-on-failure
 
+# Every libFuzzer target (fuzz/) for FUZZ_SECONDS each (clang, ASan+UBSan; its own build tree).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	cmake --preset fuzz
+	cmake --build --preset fuzz
+	fuzz/run.sh $(FUZZ_SECONDS)
+
 lint: deps $(BUILD_DIR)/build.ninja
 	scripts/lint.sh $(BUILD_DIR)
 
 format:
-	find src tests bench -name '*.cc' -o -name '*.h' | xargs clang-format -i
+	find src tests bench fuzz -name '*.cc' -o -name '*.h' | xargs clang-format -i
 
 bench: build
 	bench/run.sh

@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential cmake ninja-build ccache pkg-config clang-format clang-tidy
+  # the fuzz preset: clang with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev
   # libraries
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev liblmdb-dev
   libcurl4-openssl-dev libssl-dev libarchive-dev libisal-dev zlib1g-dev libzstd-dev

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "metadata/content_store.h"
+#include "services/content_write.h"
 #include "services/events_hook.h"
 #include "services/plugins.h"
 #include "services/pool.h"
@@ -87,26 +88,32 @@ class WriteReactor final
     : public grpc::ServerBidiReactor<api::WriteContentRequest, api::WriteContentResponse> {
  public:
   WriteReactor(content::Store& store, const grpc::CallbackServerContext* rpc, Result<Context> ctx)
-      : store_(store), rpc_(rpc), ctx_(std::move(ctx)) {
-    if (!ctx_) {
-      Finish(ToGrpc(ctx_.error()));
+      : rpc_(rpc) {
+    if (!ctx) {
+      Finish(ToGrpc(ctx.error()));
       return;
     }
+    session_.emplace(store, std::move(*ctx));
     StartRead(&req_);
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // client half-closed: the ingest stays and can be resumed
       PostBlocking([this] {
-        if (writer_) (void)writer_->Close();
+        session_->Close();
         Finish(grpc::Status::OK);
       });
       return;
     }
     PostBlocking([this] {
-      auto s = Handle();
+      berth::Status s = Ok();
+      if (auto bad = InvalidUtf8Error(rpc_)) {
+        s = std::move(*bad);
+      } else {
+        s = session_->Step(req_, &resp_);
+      }
       if (!s) {
-        if (writer_) (void)writer_->Close();
+        session_->Close();
         Finish(ToGrpc(s.error()));
         return;
       }
@@ -117,7 +124,7 @@ class WriteReactor final
   void OnWriteDone(bool ok) override {
     if (!ok) {
       PostBlocking([this] {
-        if (writer_) (void)writer_->Close();
+        session_->Close();
         Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
       });
       return;
@@ -128,81 +135,10 @@ class WriteReactor final
   void OnDone() override { delete this; }
 
  private:
-  berth::Status Handle() {
-    resp_.Clear();
-    if (auto bad = InvalidUtf8Error(rpc_)) return std::move(*bad);
-    if (!writer_) {
-      if (req_.ref().empty()) return InvalidArgument("first message must have a reference");
-      ref_ = req_.ref();
-      total_ = req_.total();
-      if (!req_.expected().empty()) {
-        BERTH_ASSIGN_OR_RETURN(expected_, ParseDigest(req_.expected()));
-      }
-      BERTH_ASSIGN_OR_RETURN(
-          writer_,
-          store_.Writer(*ctx_, {.ref = ref_, .desc = {.digest = expected_, .size = total_}}));
-    } else if (!req_.ref().empty() && req_.ref() != ref_) {
-      return InvalidArgument(
-          fmt::format("changing ref from {:?} to {:?} not allowed", ref_, req_.ref()));
-    }
-    if (req_.total() > 0) total_ = req_.total();
-    if (!req_.expected().empty()) {
-      BERTH_ASSIGN_OR_RETURN(expected_, ParseDigest(req_.expected()));
-    }
-    if (total_ < 0) return InvalidArgument(fmt::format("total {} must not be negative", total_));
-    resp_.set_action(req_.action());
-    BERTH_ASSIGN_OR_RETURN(content::Status ws, writer_->Status());
-    resp_.set_offset(ws.offset);
-    switch (req_.action()) {
-      case api::STAT:
-        resp_.set_total(total_);
-        SetTimestamp(ws.started_at, resp_.mutable_started_at());
-        SetTimestamp(ws.updated_at, resp_.mutable_updated_at());
-        resp_.set_digest(writer_->Digest().String());
-        return Ok();
-      case api::WRITE:
-      case api::COMMIT: {
-        if (req_.offset() > 0) {
-          if (req_.offset() != ws.offset) {
-            return OutOfRange(
-                fmt::format("write @{} must occur at current offset {}", req_.offset(), ws.offset));
-          }
-        } else if (req_.offset() == 0 && ws.offset > 0 && !req_.data().empty()) {
-          BERTH_TRY(writer_->Truncate(0));
-          resp_.set_offset(0);
-        } else if (req_.offset() < 0) {
-          return InvalidArgument(fmt::format("negative offset {}", req_.offset()));
-        }
-        // The expected total is advisory while writing (as in containerd): Commit checks the
-        // size it is given.
-        if (!req_.data().empty()) {
-          BERTH_TRY(writer_->Write(req_.data()));
-          resp_.set_offset(resp_.offset() + static_cast<int64_t>(req_.data().size()));
-        }
-        if (req_.action() == api::COMMIT) {
-          BERTH_TRY(writer_->Commit(total_, expected_, ToMap(req_.labels())));
-          resp_.set_digest(writer_->Digest().String());
-          writer_.reset();
-          committed_ = true;
-        }
-        return Ok();
-      }
-      default:
-        return InvalidArgument(
-            fmt::format("unknown write action {}", static_cast<int>(req_.action())));
-    }
-  }
-
-  content::Store& store_;
   const grpc::CallbackServerContext* rpc_;
-  Result<Context> ctx_;
+  std::optional<WriteSession> session_;
   api::WriteContentRequest req_;
   api::WriteContentResponse resp_;
-  std::unique_ptr<content::Writer> writer_;
-  std::string ref_;
-  int64_t total_ = 0;
-  Digest expected_;
-  bool committed_ = false;
 };
 
 class ContentService final : public api::Content::CallbackService {
