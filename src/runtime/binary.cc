@@ -124,6 +124,12 @@ Result<std::string> ShimResolver::Resolve(std::string_view runtime_view) {
     }
   } else {
     std::string name = BinaryName(runtime);
+    // A name is looked up in the daemon's directory and $PATH, never below them: a "/" would
+    // make the runtime name a path into a subdirectory.
+    if (name.find_first_of(std::string_view("/\0", 2)) != std::string::npos) {
+      return InvalidArgument(fmt::format(
+          "invalid runtime name {:?}: its shim name {:?} must not contain \"/\"", runtime, name));
+    }
     if (name.empty()) {
       return InvalidArgument(
           fmt::format("invalid runtime name {}, correct runtime name should be either format like "

@@ -48,6 +48,21 @@ TEST(ShimResolver, ConfiguredDerivedAndAbsolute) {
   EXPECT_TRUE(r.Resolve("").error().Is(Errc::kInvalidArgument));
 }
 
+// A runtime name is a name, never a path below $PATH or the daemon's directory: the shim it
+// would name exists here, and is still refused.
+TEST(ShimResolver, RuntimeNameCannotReachIntoSubdirectories) {
+  auto pathdir = fs::TempDir::Create();
+  ASSERT_TRUE(pathdir);
+  ASSERT_TRUE(fs::MkdirAll(pathdir->Path() + "/containerd-shim-x", 0755));
+  MakeExe(pathdir->Path() + "/containerd-shim-x/evil-v2");
+  ShimResolver r({}, "", pathdir->Path());
+  auto got = r.Resolve("io.containerd.x/evil.v2");
+  ASSERT_FALSE(got) << *got;
+  EXPECT_TRUE(got.error().Is(Errc::kInvalidArgument)) << got.error().ToString();
+  EXPECT_NE(got.error().ToString().find("io.containerd.x/evil.v2"), std::string::npos);
+  EXPECT_FALSE(r.Resolve(std::string("io.containerd.x\0y.v2", 20)));
+}
+
 TEST(RunCommand, StdioCwdAndStatus) {
   auto dir = fs::TempDir::Create();
   ASSERT_TRUE(dir);

@@ -369,6 +369,23 @@ TEST_F(RemotesTest, CorruptBlobIsRefused) {
       << img.error().ToString();
 }
 
+// A registry serving a 16 MiB manifest (containerd's limit is 4 MiB): refused with the limit
+// named, without reading it whole.
+TEST_F(RemotesTest, OversizeManifestIsRefusedBeforeItIsRead) {
+  constexpr int kPad = 16 << 20;
+  auto proxy = RegistryProxy::Start("http://" + registry_->Addr(),
+                                    {"--pad-manifests", std::to_string(kPad)});
+  ASSERT_NE(proxy, nullptr);
+  Resolver r(ResolverOptions{});
+  auto img = PullImage(r, proxy->Addr() + "/test/busybox:latest");
+  ASSERT_FALSE(img);
+  EXPECT_EQ(img.error().Code(), Errc::kResourceExhausted) << img.error().ToString();
+  EXPECT_NE(img.error().ToString().find(std::to_string(4 << 20)), std::string::npos)
+      << img.error().ToString();
+  auto stats = Stats(*proxy);
+  EXPECT_LE(stats["padded_sent"].get<int64_t>(), int64_t{5} << 20) << stats.dump();
+}
+
 TEST_F(RemotesTest, PushThenResolveAndMount) {
   Resolver r(ResolverOptions{});
   auto img = PullImage(r, Ref("busybox"));

@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <filesystem>
 #include <latch>
 #include <thread>
 
@@ -52,6 +53,38 @@ TEST_F(LocalStoreTest, WriteCommitReadBack) {
   ASSERT_FALSE(gone);
   EXPECT_TRUE(gone.error().Is(Errc::kNotFound));
   EXPECT_TRUE(OpenWriter("layer-1"));
+}
+
+// Path traversal through an ingest ref (a class of containerd advisories): a ref is only ever a
+// name, hashed into the ingest directory's name; the text itself is kept in that directory's
+// `ref` file. Nothing appears outside the store, whatever the ref says.
+TEST_F(LocalStoreTest, HostileRefsStayInsideTheIngestDirectory) {
+  const std::vector<std::string> refs = {
+      "../../../../../tmp/escape", "/etc/passwd-x",       "a/../../b", "..",
+      std::string("nul\0byte", 8), std::string(5000, 'r')};
+  for (const auto& ref : refs) {
+    auto w = OpenWriter(ref);
+    ASSERT_NE(w, nullptr) << ref;
+    ASSERT_TRUE(w->Write("data of " + ref));
+    auto st = w->Status();
+    ASSERT_TRUE(st);
+    EXPECT_EQ(st->ref, ref);
+    EXPECT_TRUE(std::filesystem::exists(IngestPath(ref) + "/data")) << ref;
+    ASSERT_TRUE(w->Close());
+  }
+  // The temp dir holds the store and nothing else; the store its own three entries.
+  std::vector<std::string> top;
+  for (const auto& e : std::filesystem::directory_iterator(tmp_->Path())) {
+    top.push_back(e.path().filename());
+  }
+  EXPECT_EQ(top, std::vector<std::string>{"io.containerd.content.v1.content"});
+  size_t ingests = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(root_ + "/ingest")) {
+    ++ingests;
+  }
+  EXPECT_EQ(ingests, refs.size());
+  EXPECT_FALSE(std::filesystem::exists("/tmp/escape"));
+  EXPECT_FALSE(std::filesystem::exists("/etc/passwd-x"));
 }
 
 TEST_F(LocalStoreTest, EmptyBlobCommits) {
