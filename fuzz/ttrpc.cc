@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -78,8 +79,11 @@ BERTH_FUZZ_TARGET(ttrpc) {
       half_closed = true;
     }
     pollfd p{.fd = fd, .events = static_cast<short>(POLLIN | (half_closed ? 0 : POLLOUT))};
-    // The server closes a connection once its input ended and its calls are answered.
-    if (::poll(&p, 1, 5000) <= 0) __builtin_trap();  // no progress in 5 s: a hang
+    // The server closes a connection once its input ended and its calls are answered. poll is
+    // interrupted now and then by libFuzzer's own timer signal: only a real timeout counts.
+    int ready = ::poll(&p, 1, 5000);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) __builtin_trap();  // no progress in 5 s: a hang
     if (p.revents & POLLOUT) {
       ssize_t n = ::send(fd, data + written, size - written, MSG_NOSIGNAL);
       if (n > 0) written += static_cast<size_t>(n);

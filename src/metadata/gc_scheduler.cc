@@ -18,8 +18,16 @@ Result<GcSchedulerConfig> GcSchedulerConfig::FromToml(const toml::table& t) {
     return InvalidArgument(
         fmt::format("gc scheduler: pause_threshold {} must be in (0, 0.5]", c.pause_threshold));
   }
-  if (auto v = t["deletion_threshold"].value<int64_t>()) c.deletion_threshold = *v;
-  if (auto v = t["mutation_threshold"].value<int64_t>()) c.mutation_threshold = *v;
+  // Integers only: toml++'s float-to-integer conversion is undefined for floats out of range.
+  for (auto [key, out] : {std::pair{"deletion_threshold", &c.deletion_threshold},
+                          std::pair{"mutation_threshold", &c.mutation_threshold}}) {
+    if (const toml::node* n = t.get(key); n != nullptr) {
+      const auto* i = n->as_integer();
+      if (i == nullptr)
+        return InvalidArgument(fmt::format("gc scheduler: {} must be an integer", key));
+      *out = i->get();
+    }
+  }
   for (auto [key, out] : {std::pair{"schedule_delay", &c.schedule_delay},
                           std::pair{"startup_delay", &c.startup_delay}}) {
     if (auto v = t[key].value<std::string>()) {

@@ -115,5 +115,17 @@ TEST_F(GcTest, SchedulerRunsOnDemandAndAfterDeletes) {
   db_->SetMutationCallback(nullptr);
 }
 
+// Thresholds are integers only (toml++'s float-to-integer conversion is undefined out of range).
+TEST(GcSchedulerConfigTest, ThresholdsMustBeIntegers) {
+  auto ok = GcSchedulerConfig::FromToml(toml::parse("deletion_threshold = 5\n"));
+  ASSERT_TRUE(ok) << ok.error().ToString();
+  EXPECT_EQ(ok->deletion_threshold, 5);
+  for (const char* text : {"deletion_threshold = 5.0\n", "mutation_threshold = 1e300\n"}) {
+    auto bad = GcSchedulerConfig::FromToml(toml::parse(text));
+    ASSERT_FALSE(bad) << text;
+    EXPECT_TRUE(bad.error().Is(Errc::kInvalidArgument)) << bad.error().ToString();
+  }
+}
+
 }  // namespace
 }  // namespace berth::metadata

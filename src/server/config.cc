@@ -25,8 +25,9 @@ Status ReadScalar(const toml::table& t, std::string_view key, T& out, std::strin
       return Ok();
     }
   } else {
-    if (auto v = n->value<int64_t>()) {
-      out = static_cast<T>(*v);
+    // Integers only: toml++'s float-to-integer conversion is undefined for floats out of range.
+    if (const auto* i = n->as_integer()) {
+      out = static_cast<T>(i->get());
       return Ok();
     }
   }

@@ -63,6 +63,18 @@ TEST(ConfigTest, ErrorsSayWhere) {
   ASSERT_FALSE(proxy);
 }
 
+// Integer keys take integers only, never floats (fuzz/corpus/config/crash-float-for-an-integer:
+// toml++'s float-to-integer conversion is undefined for a float out of range, 1.6e68 there).
+TEST(ConfigTest, FloatForAnIntegerKeyIsRefused) {
+  for (const char* v : {"3.0", "1.67761e68", "-1e300", "nan", "inf"}) {
+    auto c = Config::Parse(std::string("[grpc]\n  max_recv_message_size = ") + v + "\n");
+    ASSERT_FALSE(c) << v;
+    EXPECT_NE(c.error().ToString().find("max_recv_message_size"), std::string::npos)
+        << c.error().ToString();
+  }
+  EXPECT_TRUE(Config::Parse("[grpc]\n  max_recv_message_size = 3\n"));
+}
+
 TEST(ConfigTest, DefaultConfigRoundTrips) {
   plugin::Registry registry;
   RegisterBuiltins(registry);
