@@ -522,6 +522,22 @@ void TaskManager::LoadNamespace(const std::string& ns) {
         (*shim)->SetPid(c->task_pid());
       }
     }
+    if (shim) {
+      // The daemon died while this task was being created: the shim runs, but holds no task
+      // of this id (never created, or its create failed). Nothing to load: the shim is asked
+      // to go (it stays while it serves other tasks of its group) and the bundle is removed,
+      // so the id can be created again.
+      if (auto st = (*shim)->State("", kLoadTimeout); !st && st.error().Is(Errc::kNotFound)) {
+        entry.WithError(st.error()).Warn("shim of a previous run holds no task: removing it");
+        (*shim)->MarkRemoving();
+        v2::ShutdownRequest sreq;
+        sreq.set_id(id);
+        (void)(*shim)->Call<google::protobuf::Empty>("Shutdown", sreq, kShutdownTimeout);
+        (*shim)->Close();
+        CleanupDeadShim(bundle, command, true);
+        continue;
+      }
+    }
     if (!shim) {
       entry.WithError(shim.error()).Warn("shim of a previous run is gone");
       CleanupDeadShim(bundle, command, true);
