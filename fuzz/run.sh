@@ -52,15 +52,15 @@ wait || true
 failed=0
 for t in "${targets[@]}"; do
   rc=$(cat "$work/$t.rc" 2>/dev/null || echo 2)
-  stats=$(grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)' "$work/$t.log" |
+  stats=$(grep -aE '^(stat::number_of_executed_units|stat::peak_rss_mb)' "$work/$t.log" |
           sed 's/stat:://' | tr '\n' ' ')
-  cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$work/$t.log" | tail -1)
+  cov=$(grep -aoE 'cov: [0-9]+ ft: [0-9]+' "$work/$t.log" | tail -1)
   if [[ $rc == 0 ]]; then
     echo "fuzz: $t: ok, ${seconds} s: $stats$cov"
   else
     failed=1
     echo "fuzz: $t: FAILED (exit $rc): $stats$cov"
-    grep -E 'ERROR: |SUMMARY: |Test unit written to|==[0-9]+==' "$work/$t.log" | head -20 | sed 's/^/  /'
+    grep -aE 'ERROR: |SUMMARY: |Test unit written to|==[0-9]+==' "$work/$t.log" | head -20 | sed 's/^/  /'
     echo "  log: $work/$t.log; once fixed, keep the input as fuzz/corpus/$t/crash-<what>"
   fi
 done
