@@ -64,6 +64,10 @@ class NamespacedWriter final : public content::Writer {
         started_(Now()) {}
 
   berth::Status Write(std::string_view data) override {
+    if (data.empty()) return Ok();
+    // Copying takes the backend ingest's lock; an empty write (a whole-blob writer skipping
+    // what the shared blob already holds) must not, or writers of the same blob in concurrent
+    // pulls would fail with Unavailable instead of all committing the shared blob.
     if (!w_) BERTH_TRY(CopyShared());
     return w_->Write(data);
   }

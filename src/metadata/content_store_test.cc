@@ -33,6 +33,26 @@ TEST_F(ContentStoreTest, NamespacesIsolateButShareBlobs) {
   EXPECT_TRUE(again.error().Is(Errc::kAlreadyExists));
 }
 
+// Concurrent pulls of one blob that another namespace has: every writer of the ref commits the
+// shared blob without data, and an empty write does not take the backend's ingest lock (it
+// did, and the second puller's write failed with Unavailable "ref ... locked").
+TEST_F(ContentStoreTest, ConcurrentWritersOfASharedBlobAllCommit) {
+  Digest d = Put("a", "shared bytes");
+  Context b{.ns = "b"};
+  auto w1 = cs_->Writer(b, {.ref = "same", .desc = {.digest = d, .size = 12}});
+  ASSERT_TRUE(w1) << w1.error().ToString();
+  auto w2 = cs_->Writer(b, {.ref = "same", .desc = {.digest = d, .size = 12}});
+  ASSERT_TRUE(w2) << w2.error().ToString();
+  ASSERT_TRUE((*w1)->Write(""));
+  auto second = (*w2)->Write("");
+  ASSERT_TRUE(second) << second.error().ToString();
+  ASSERT_TRUE((*w1)->Commit(12, d, {}));
+  auto late = (*w2)->Commit(12, d, {});
+  ASSERT_FALSE(late);
+  EXPECT_TRUE(late.error().Is(Errc::kAlreadyExists)) << late.error().ToString();
+  EXPECT_TRUE(cs_->Info(b, d));
+}
+
 // containerd's content conformance (testCrossNSAppend): the expected descriptor is advisory. A
 // writer opened in b for a blob a has may append to it, and commits another blob with the
 // larger size; a's blob is untouched.
