@@ -16,6 +16,7 @@
 #include "cli/tabwriter.h"
 #include "common/labels.h"
 #include "common/log.h"
+#include "common/proto_time.h"
 #include "common/timeutil.h"
 #include "oci/spec.h"
 
@@ -426,10 +427,6 @@ Status DeleteContainer(const Session& session, const containers_api::Container& 
 
 namespace {
 
-std::string TimeText(const google::protobuf::Timestamp& t) {
-  return FormatRfc3339Nano(FromUnixNanos(t.seconds() * 1'000'000'000LL + t.nanos()));
-}
-
 // gogo types.Any in Go's JSON: type_url and base64 value, both omitempty.
 ojson AnyJson(const google::protobuf::Any& any) {
   static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -482,8 +479,8 @@ ojson ContainerJson(const containers_api::Container& c) {
   if (!has_spec) j["Spec"] = c.has_spec() ? AnyJson(c.spec()) : ojson();
   j["SnapshotKey"] = c.snapshot_key();
   j["Snapshotter"] = c.snapshotter();
-  j["CreatedAt"] = TimeText(c.created_at());
-  j["UpdatedAt"] = TimeText(c.updated_at());
+  j["CreatedAt"] = FormatProtoTime(c.created_at());
+  j["UpdatedAt"] = FormatProtoTime(c.updated_at());
   if (c.extensions().empty()) {
     j["Extensions"] = nullptr;
   } else {
@@ -560,7 +557,7 @@ Status DeleteAction(App& app, bool keep_snapshot, const std::vector<std::string>
           // Go's %v of containerd.Status; an unset exit time is Go's zero time.
           std::string exited = "0001-01-01 00:00:00 +0000 UTC";
           if (p->exited_at().seconds() > 0) {
-            std::string t = TimeText(p->exited_at());  // RFC 3339 -> Go's String() layout
+            std::string t = FormatProtoTime(p->exited_at());  // RFC 3339 -> Go's String() layout
             t[10] = ' ';
             t.pop_back();
             exited = t + " +0000 UTC";

@@ -306,7 +306,9 @@ Status AppendMessageValue(const pb::FieldDescriptor& f, const pb::Message& value
       return Ok();
     }
     if (IsStdDuration(f)) {
-      *out += std::to_string(secs * 1'000'000'000 + nanos);
+      // Go's Duration arithmetic wraps on overflow; so does this (signed overflow is UB).
+      *out += std::to_string(static_cast<int64_t>(static_cast<uint64_t>(secs) * 1'000'000'000U +
+                                                  static_cast<uint64_t>(nanos)));
       return Ok();
     }
     if (!present) secs = kGoZeroSeconds;

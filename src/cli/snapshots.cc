@@ -14,7 +14,7 @@
 #include "cli/format.h"
 #include "cli/table.h"
 #include "cli/tabwriter.h"
-#include "common/timeutil.h"
+#include "common/proto_time.h"
 
 namespace berth::cli {
 namespace {
@@ -116,7 +116,7 @@ std::string_view KindString(snapshots_api::Kind kind) {
 // time.Time's MarshalJSON (RFC3339Nano, UTC as gogo's stdtime decodes it).
 std::string GoTime(const google::protobuf::Timestamp& ts, bool present) {
   if (!present) return "0001-01-01T00:00:00Z";
-  return FormatRfc3339Nano(FromUnixNanos(ts.seconds() * 1'000'000'000 + ts.nanos()));
+  return FormatProtoTime(ts);
 }
 
 // snapshots.Info through json.MarshalIndent: Parent and Labels are omitempty.

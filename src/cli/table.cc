@@ -63,8 +63,7 @@ Cell LabelsCell(const std::map<std::string, std::string>& labels, std::string_vi
 }
 
 Cell TimeCell(std::string text, int64_t seconds, int32_t nanos) {
-  Timestamp t = FromUnixNanos(seconds * 1'000'000'000 + nanos);
-  return Cell(std::move(text), FormatRfc3339Nano(t));
+  return Cell(std::move(text), FormatRfc3339Nano(ProtoTime{.seconds = seconds, .nanos = nanos}));
 }
 
 Cell NumberCell(std::string text, int64_t value) { return Cell(std::move(text), value); }

@@ -12,6 +12,7 @@
 #include "berth/client.h"
 #include "client/process_io.h"
 #include "client/session.h"
+#include "common/proto_time.h"
 #include "images/image.h"
 
 namespace berth::detail {
@@ -40,11 +41,7 @@ struct ProcessState {
 // zero time_point: among them Go's zero time (0001-01-01, seconds -62135596800), which is how the
 // daemon says "not set" (e.g. exited_at of a process that has not exited).
 inline std::chrono::system_clock::time_point FromProto(const google::protobuf::Timestamp& t) {
-  constexpr int64_t kMaxSeconds = std::numeric_limits<int64_t>::max() / 1'000'000'000 - 1;
-  if (t.seconds() < -kMaxSeconds || t.seconds() > kMaxSeconds) return {};
-  return std::chrono::system_clock::time_point(
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(
-          std::chrono::seconds(t.seconds()) + std::chrono::nanoseconds(t.nanos())));
+  return std::chrono::time_point_cast<std::chrono::system_clock::duration>(FromProtoTime(t));
 }
 
 inline Descriptor ToDescriptor(const images::OciDescriptor& d) {

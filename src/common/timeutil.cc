@@ -18,6 +18,7 @@ Timestamp FromUnixNanos(int64_t nanos) { return Timestamp(std::chrono::nanosecon
 Timestamp FromProtoTimestamp(int64_t seconds, int32_t nanos) {
   constexpr int64_t kMaxSeconds = std::numeric_limits<int64_t>::max() / 1'000'000'000 - 1;
   if (seconds < -kMaxSeconds || seconds > kMaxSeconds) return Timestamp{};
+  if (nanos < 0 || nanos > 999'999'999) return Timestamp{};  // not a valid Timestamp either
   return FromUnixNanos(seconds * 1'000'000'000 + nanos);
 }
 
@@ -32,10 +33,11 @@ ProtoTime ToProtoTimestamp(Timestamp t) {
   return {.seconds = secs, .nanos = static_cast<int32_t>(frac)};
 }
 
-std::string FormatRfc3339Nano(Timestamp t) {
-  const ProtoTime p = ToProtoTimestamp(t);
+std::string FormatRfc3339Nano(Timestamp t) { return FormatRfc3339Nano(ToProtoTimestamp(t)); }
+
+std::string FormatRfc3339Nano(ProtoTime p) {
   const int64_t secs = p.seconds;
-  const int64_t frac = p.nanos;
+  const int64_t frac = p.nanos < 0 || p.nanos > 999'999'999 ? 0 : p.nanos;
   time_t tt = static_cast<time_t>(secs);
   struct tm tm {};
   gmtime_r(&tt, &tm);

@@ -32,6 +32,9 @@ struct ProtoTime {
   int32_t nanos = 0;  // 0..999999999, also for times before 1970
 };
 ProtoTime ToProtoTimestamp(Timestamp t);
+// FormatRfc3339Nano of a google.protobuf.Timestamp's exact value, any year (Go's zero time is
+// "0001-01-01T00:00:00Z"); nanos outside 0..999999999 print as 0.
+std::string FormatRfc3339Nano(ProtoTime t);
 // Go's time.RFC3339 in the local zone: "2006-01-02T15:04:05Z07:00" ("Z" for a zero offset).
 std::string FormatRfc3339Local(int64_t unix_seconds);
 

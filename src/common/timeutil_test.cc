@@ -1,3 +1,5 @@
+#include <limits>
+
 #include "common/timeutil.h"
 
 #include <gtest/gtest.h>
@@ -43,6 +45,21 @@ TEST(TimeTest, ProtoTimestampRoundTripAndRange) {
   EXPECT_EQ(FromProtoTimestamp(p.seconds, p.nanos), t);
   // Go's zero time (0001-01-01T00:00:00Z) is "not set": the zero Timestamp, no overflow.
   EXPECT_EQ(FromProtoTimestamp(-62135596800, 0), Timestamp{});
+  // The largest seconds in range with nanos past a second's worth overflowed before (UB under
+  // UBSan); nanos outside 0..999999999 are no valid Timestamp.
+  constexpr int64_t kMaxSeconds = std::numeric_limits<int64_t>::max() / 1'000'000'000 - 1;
+  EXPECT_EQ(FromProtoTimestamp(kMaxSeconds, std::numeric_limits<int32_t>::max()), Timestamp{});
+  EXPECT_EQ(FromProtoTimestamp(0, -1), Timestamp{});
+}
+
+// What the CLI prints for a server's timestamps: the exact value, any year, never overflowing.
+TEST(TimeTest, FormatsAnyProtoTimestamp) {
+  EXPECT_EQ(FormatRfc3339Nano(ProtoTime{.seconds = -62135596800}), "0001-01-01T00:00:00Z");
+  EXPECT_EQ(FormatRfc3339Nano(ProtoTime{.seconds = 1, .nanos = 500'000'000}),
+            "1970-01-01T00:00:01.5Z");
+  EXPECT_EQ(FormatRfc3339Nano(ProtoTime{.seconds = 253402300799}), "9999-12-31T23:59:59Z");
+  EXPECT_EQ(FormatRfc3339Nano(ProtoTime{.seconds = 0, .nanos = -5}), "1970-01-01T00:00:00Z");
+  (void)FormatRfc3339Nano(ProtoTime{.seconds = std::numeric_limits<int64_t>::max()});
 }
 
 }  // namespace

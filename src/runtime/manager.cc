@@ -17,6 +17,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/proto_time.h"
 
 namespace berth::runtime {
 namespace {
@@ -75,12 +76,6 @@ Result<std::vector<DirEntry>> ReadDir(const std::string& path) {
 std::string DirOf(const std::string& path) {
   auto slash = path.find_last_of('/');
   return slash == std::string::npos ? "" : path.substr(0, slash);
-}
-
-void SetTs(Timestamp t, google::protobuf::Timestamp* out) {
-  ProtoTime p = ToProtoTimestamp(t);
-  out->set_seconds(p.seconds);
-  out->set_nanos(p.nanos);
 }
 
 // The shim group a spec asks for (annotation io.containerd.runc.v2.group, else the CRI's
@@ -219,7 +214,7 @@ void TaskManager::CleanupDeadShim(const Bundle& bundle, const ShimCommand& comma
     exit.set_id(bundle.Id());
     exit.set_pid(pid);
     exit.set_exit_status(status);
-    SetTs(exited_at, exit.mutable_exited_at());
+    SetTimestamp(exited_at, exit.mutable_exited_at());
     if (auto st = options_.publisher->Publish(ctx, "/tasks/exit", exit); !st) {
       entry.WithError(st.error()).Warn("publish /tasks/exit");
     }
@@ -227,7 +222,7 @@ void TaskManager::CleanupDeadShim(const Bundle& bundle, const ShimCommand& comma
     del.set_container_id(bundle.Id());
     del.set_pid(pid);
     del.set_exit_status(status);
-    SetTs(exited_at, del.mutable_exited_at());
+    SetTimestamp(exited_at, del.mutable_exited_at());
     if (auto st = options_.publisher->Publish(ctx, "/tasks/delete", del); !st) {
       entry.WithError(st.error()).Warn("publish /tasks/delete");
     }

@@ -11,6 +11,7 @@
 #include <github.com/containerd/containerd/runtime/v2/task/shim.pb.h>
 
 #include "common/log.h"
+#include "common/proto_time.h"
 
 namespace berth::runtime {
 
@@ -73,13 +74,9 @@ namespace {
 
 namespace v2 = containerd::task::v2;
 
-Timestamp FromProto(const google::protobuf::Timestamp& ts) {
-  return FromProtoTimestamp(ts.seconds(), ts.nanos());
-}
-
 // Go's zero time (and anything else outside int64 nanoseconds) means "not exited".
 std::optional<Timestamp> ExitedAt(const google::protobuf::Timestamp& ts) {
-  Timestamp t = FromProto(ts);
+  Timestamp t = FromProtoTime(ts);
   if (t == Timestamp{} && (ts.seconds() != 0 || ts.nanos() != 0)) return std::nullopt;
   return t;
 }
@@ -117,7 +114,7 @@ void Shim::Wait(const std::string& exec_id, std::function<void(Result<ExitStatus
       done(std::move(r).error());
       return;
     }
-    done(ExitStatus{.status = r->exit_status(), .exited_at = FromProto(r->exited_at())});
+    done(ExitStatus{.status = r->exit_status(), .exited_at = FromProtoTime(r->exited_at())});
   });
 }
 
@@ -158,7 +155,7 @@ Result<Exit> Shim::DeleteProcess(const std::string& exec_id) {
   req.set_id(Id());
   req.set_exec_id(exec_id);
   BERTH_ASSIGN_OR_RETURN(auto r, Call<v2::DeleteResponse>("Delete", req));
-  return Exit{.pid = r.pid(), .status = r.exit_status(), .exited_at = FromProto(r.exited_at())};
+  return Exit{.pid = r.pid(), .status = r.exit_status(), .exited_at = FromProtoTime(r.exited_at())};
 }
 
 Status Shim::ResizePty(const std::string& exec_id, uint32_t width, uint32_t height) {

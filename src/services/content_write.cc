@@ -2,18 +2,12 @@
 
 #include <fmt/format.h>
 
-#include "common/timeutil.h"
+#include "common/proto_time.h"
 
 namespace berth::services {
 namespace {
 
 namespace api = containerd::services::content::v1;
-
-void SetProtoTime(Timestamp t, google::protobuf::Timestamp* out) {
-  ProtoTime p = ToProtoTimestamp(t);
-  out->set_seconds(p.seconds);
-  out->set_nanos(p.nanos);
-}
 
 }  // namespace
 
@@ -48,8 +42,8 @@ Status WriteSession::Step(const api::WriteContentRequest& req, api::WriteContent
   switch (req.action()) {
     case api::STAT:
       resp->set_total(total_);
-      SetProtoTime(ws.started_at, resp->mutable_started_at());
-      SetProtoTime(ws.updated_at, resp->mutable_updated_at());
+      SetTimestamp(ws.started_at, resp->mutable_started_at());
+      SetTimestamp(ws.updated_at, resp->mutable_updated_at());
       resp->set_digest(writer_->Digest().String());
       return Ok();
     case api::WRITE:

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "common/log.h"
+#include "common/proto_time.h"
 #include "events/exchange.h"
 
 namespace berth::services {
@@ -32,7 +33,7 @@ Result<Timestamp> ForwardedTime(const google::protobuf::Timestamp* ts) {
       ts->nanos() > 999'999'999) {
     return InvalidArgument("envelope timestamp out of range (years 1678 to 2261)");
   }
-  return FromUnixNanos(ts->seconds() * 1'000'000'000 + ts->nanos());
+  return FromProtoTime(*ts);
 }
 
 }  // namespace berth::services

@@ -50,14 +50,4 @@ Result<Context> NamespacedContextFrom(const grpc::CallbackServerContext* rpc) {
   return ctx;
 }
 
-void SetTimestamp(Timestamp t, google::protobuf::Timestamp* out) {
-  ProtoTime p = ToProtoTimestamp(t);
-  out->set_seconds(p.seconds);
-  out->set_nanos(p.nanos);
-}
-
-Timestamp FromProto(const google::protobuf::Timestamp& ts) {
-  return FromProtoTimestamp(ts.seconds(), ts.nanos());
-}
-
 }  // namespace berth::services

@@ -11,6 +11,7 @@
 
 #include "common/context.h"
 #include "common/errdefs.h"
+#include "common/proto_time.h"
 #include "common/timeutil.h"
 
 namespace berth::services {
@@ -26,9 +27,6 @@ grpc::Status ToGrpc(const Error& error);
 Result<Context> ContextFrom(const grpc::CallbackServerContext* rpc);
 // The context with a namespace required ("namespace is required": FailedPrecondition).
 Result<Context> NamespacedContextFrom(const grpc::CallbackServerContext* rpc);
-
-void SetTimestamp(Timestamp t, google::protobuf::Timestamp* out);
-Timestamp FromProto(const google::protobuf::Timestamp& ts);
 
 template <class ProtoMap>
 std::map<std::string, std::string> ToMap(const ProtoMap& m) {

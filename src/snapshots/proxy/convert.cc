@@ -1,24 +1,8 @@
 #include "snapshots/proxy/convert.h"
 
-#include <cstdint>
-
-#include "common/timeutil.h"
+#include "common/proto_time.h"
 
 namespace berth::snapshots::proxy {
-namespace {
-
-void SetTimestamp(Timestamp t, google::protobuf::Timestamp* out) {
-  ProtoTime p = ToProtoTimestamp(t);
-  out->set_seconds(p.seconds);
-  out->set_nanos(p.nanos);
-}
-
-Timestamp GetTimestamp(const google::protobuf::Timestamp& ts) {
-  return FromProtoTimestamp(ts.seconds(), ts.nanos());
-}
-
-}  // namespace
-
 void ToProto(const snapshots::Info& in, api::Info* out) {
   out->set_name(in.name);
   out->set_parent(in.parent);
@@ -45,8 +29,8 @@ snapshots::Info FromProto(const api::Info& in) {
       break;
   }
   out.labels = Labels(in.labels().begin(), in.labels().end());
-  out.created = GetTimestamp(in.created_at());
-  out.updated = GetTimestamp(in.updated_at());
+  out.created = FromProtoTime(in.created_at());
+  out.updated = FromProtoTime(in.updated_at());
   return out;
 }
 
