@@ -12,8 +12,10 @@
 
 namespace berth::client {
 
-// Dials berthd's unix socket and waits until it answers (Unavailable naming the address if it
-// does not within `connect_timeout`; zero means containerd's 10 s).
+// Dials berthd's unix socket and waits until it answers. A missing or stale socket (Unavailable)
+// or one the caller may not use (PermissionDenied) fails at once, naming the cause and what to
+// do; a listener that accepts but does not answer fails after `connect_timeout` (zero means
+// containerd's 10 s).
 Result<std::shared_ptr<grpc::Channel>> Dial(const std::string& address,
                                             std::chrono::nanoseconds connect_timeout = {});
 

@@ -1,6 +1,13 @@
 // Namespaces through the real ctr and through berth, as against containerd.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdio>
+
 #include <gtest/gtest.h>
 
+#include "common/fs.h"
 #include "harness.h"
 
 namespace berth::testing {
@@ -87,6 +94,62 @@ TEST_F(NamespacesIT, BerthHonoursEnvironment) {
   unsetenv("CONTAINERD_ADDRESS");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(d_->Ctr({"ns", "ls", "-q"}).out.find("fromenv"), std::string::npos);
+}
+
+// A missing, stale or forbidden socket fails at once with its cause: the default 10 s connect
+// timeout is not waited out ("deadline exceeded" would say it was). Only something that accepts
+// connections but does not answer waits, for --connect-timeout.
+TEST_F(NamespacesIT, ConnectionErrorsNameTheirCause) {
+  const std::string dir = d_->Dir();
+  auto berth = [](const std::string& sock) {
+    return Exec({BinPath("berth"), "-a", sock, "ns", "ls"});
+  };
+  auto unix_socket = [](const std::string& path, bool listen) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path.c_str());
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0) << path;
+    if (listen) {
+      EXPECT_EQ(::listen(fd, 8), 0);
+    }
+    return fd;
+  };
+  constexpr auto npos = std::string::npos;
+
+  auto missing = berth(dir + "/nope.sock");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("berth: failed to dial \"" + dir + "/nope.sock\""), npos)
+      << missing.err;
+  EXPECT_NE(missing.err.find("connect: no such file or directory"), npos) << missing.err;
+  EXPECT_NE(missing.err.find("start berthd"), npos) << missing.err;
+  EXPECT_EQ(missing.err.find("deadline exceeded"), npos) << missing.err;
+
+  ::close(unix_socket(dir + "/stale.sock", false));  // a socket file nothing listens on
+  auto stale = berth(dir + "/stale.sock");
+  EXPECT_EQ(stale.exit_code, 1);
+  EXPECT_NE(stale.err.find("connect: connection refused"), npos) << stale.err;
+  EXPECT_NE(stale.err.find("stale socket"), npos) << stale.err;
+
+  ASSERT_TRUE(fs::WriteFileAtomic(dir + "/plain", "not a socket"));
+  auto plain = berth(dir + "/plain");
+  EXPECT_EQ(plain.exit_code, 1);
+  EXPECT_NE(plain.err.find("not a socket"), npos) << plain.err;
+
+  // The daemon's own socket, as a user who may not use it.
+  auto forbidden = Exec({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                         BinPath("berth"), "-a", d_->Socket(), "ns", "ls"});
+  EXPECT_EQ(forbidden.exit_code, 1) << forbidden.err;
+  EXPECT_NE(forbidden.err.find("connect: permission denied"), npos) << forbidden.err;
+  EXPECT_NE(forbidden.err.find("run this as root"), npos) << forbidden.err;
+
+  int silent = unix_socket(dir + "/silent.sock", true);  // accepts (backlog), never answers
+  auto hung =
+      Exec({BinPath("berth"), "-a", dir + "/silent.sock", "--connect-timeout", "1s", "ns", "ls"});
+  ::close(silent);
+  EXPECT_EQ(hung.exit_code, 1);
+  EXPECT_NE(hung.err.find("context deadline exceeded"), npos) << hung.err;
+  EXPECT_NE(hung.err.find("does not answer"), npos) << hung.err;
 }
 
 TEST_F(NamespacesIT, UnreachableDaemonIsAClearError) {
