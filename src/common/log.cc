@@ -12,6 +12,8 @@ namespace {
 std::atomic<Level> g_level{Level::kInfo};
 std::mutex g_write_mu;
 
+}  // namespace
+
 std::string_view LevelName(Level level) {
   switch (level) {
     case Level::kTrace:
@@ -31,6 +33,8 @@ std::string_view LevelName(Level level) {
   }
   return "info";
 }
+
+namespace {
 
 bool NeedsQuoting(std::string_view v) {
   if (v.empty()) {

@@ -17,6 +17,8 @@ enum class Level { kTrace, kDebug, kInfo, kWarn, kError, kFatal, kPanic };
 Result<Level> ParseLevel(std::string_view name);
 void SetLevel(Level level);
 Level GetLevel();
+// logrus's name of a level: "info", "warning", ...
+std::string_view LevelName(Level level);
 bool Enabled(Level level);
 
 // A log entry under construction: fields are added with With(), then one of the level methods

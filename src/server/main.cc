@@ -5,10 +5,13 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "common/fs.h"
 #include "common/log.h"
 #include "common/version.h"  // generated
 #include "server/builtins.h"
@@ -48,6 +51,19 @@ int Fail(const berth::Error& error) {
   return 1;
 }
 
+// SIGUSR1, as containerd's dump of its goroutine stacks: the dump goes to the log and to a file
+// in the state dir, whose path is logged.
+void DumpState(const berth::server::Server& server, const std::string& state_dir) {
+  const std::string dump = server.DumpState();
+  berth::log::L().Info(dump);
+  const std::string path = fmt::format("{}/berthd.{}.state.log", state_dir, ::time(nullptr));
+  if (auto st = berth::fs::WriteFileAtomic(path, dump, 0600); !st) {
+    berth::log::L().WithError(st.error()).Warn("cannot write the state dump to a file");
+    return;
+  }
+  berth::log::L().With("path", path).Info("state dump written");
+}
+
 int Serve(const Flags& flags) {
   auto config = LoadConfig(flags);
   if (!config) return Fail(config.error());
@@ -60,6 +76,8 @@ int Serve(const Flags& flags) {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGUSR1);  // dump the state (server/debug_state.h)
+  sigaddset(&set, SIGHUP);   // ignored: the config is read once, the log is stderr
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -79,7 +97,13 @@ int Serve(const Flags& flags) {
   }
   berth::log::L().Info("berthd successfully booted");
   int sig = 0;
-  sigwait(&set, &sig);
+  while (sigwait(&set, &sig) == 0 && (sig == SIGUSR1 || sig == SIGHUP)) {
+    if (sig == SIGHUP) {
+      berth::log::L().Info("received SIGHUP: ignored (berthd reads its config only at start)");
+    } else {
+      DumpState(**server, config->state);
+    }
+  }
   berth::log::L()
       .With("signal", sig == SIGTERM ? "terminated" : "interrupt")
       .Info("received signal, shutting down");

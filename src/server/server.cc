@@ -6,13 +6,20 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstring>
 
 #include <fmt/format.h>
 
 #include "common/log.h"
+#include "common/version.h"  // generated
 #include "events/exchange.h"
+#include "metadata/db.h"
+#include "metadata/leases.h"
+#include "metadata/namespaces.h"
+#include "runtime/manager.h"
 #include "services/plugins.h"
 #include "services/utf8_guard.h"
 
@@ -122,6 +129,7 @@ Result<std::unique_ptr<Server>> Server::Start(const Config& config,
   // services (services/utf8_guard.h).
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
   creators.push_back(services::NewUtf8GuardFactory());
+  creators.push_back(server->calls_->NewInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(creators));
   // Advertised, so clients queue their streams rather than run into the guard's disconnect.
   H2GuardLimits limits;
@@ -180,6 +188,101 @@ void Server::Shutdown() {
 }
 
 Server::~Server() { Shutdown(); }
+
+namespace {
+
+// A copy of `t` with the values of keys that name credentials (a registry's password, auth,
+// identitytoken, ...) replaced, for a dump that goes to the log.
+toml::table Redacted(const toml::table& t) {
+  toml::table out;
+  for (const auto& [key, node] : t) {
+    std::string k(key.str());
+    std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return std::tolower(c); });
+    const bool secret =
+        k.find("password") != std::string::npos || k.find("auth") != std::string::npos ||
+        k.find("token") != std::string::npos || k.find("secret") != std::string::npos;
+    if (const auto* sub = node.as_table()) {
+      out.insert(key, Redacted(*sub));
+    } else if (secret && node.is_string()) {
+      out.insert(key, "<redacted>");
+    } else if (const auto* arr = node.as_array()) {
+      toml::array a;
+      for (const auto& item : *arr) {
+        if (const auto* st = item.as_table()) {
+          a.push_back(Redacted(*st));
+        } else {
+          a.push_back(item);
+        }
+      }
+      out.insert(key, std::move(a));
+    } else {
+      out.insert(key, node);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Server::DumpState() const {
+  const Timestamp now = Now();
+  std::string out = "=== BEGIN berthd state dump ===\n";
+  out += fmt::format("berthd {} {}, pid {}, up {}, log level {}\n", kVersion, kRevision, ::getpid(),
+                     FormatAge(now - started_), log::LevelName(log::GetLevel()));
+
+  const auto calls = calls_->InFlight();
+  out += fmt::format("\ngRPC calls in flight ({}), oldest first:\n", calls.size());
+  for (const auto& c : calls) {
+    out += fmt::format("  {:>10}  {}  namespace={}\n", FormatAge(now - c.started), c.method,
+                       c.ns.empty() ? "-" : c.ns);
+  }
+
+  const auto threads = ThreadLines();
+  out += fmt::format("\nthreads ({}): tid name state wait-channel\n", threads.size());
+  for (const auto& line : threads) out += "  " + line + "\n";
+
+  if (auto* tasks = plugins_ ? plugins_->Get<runtime::TaskManager>(plugin::kRuntimeV2) : nullptr) {
+    const auto list = tasks->List(Context{});
+    out += fmt::format("\ntasks ({}): namespace/id init-pid\n", list.size());
+    for (const auto& t : list) {
+      out += fmt::format("  {}/{} {}{}\n", t->Namespace(), t->Id(), t->Pid(),
+                         t->Closed() ? " (shim connection lost)" : "");
+    }
+  }
+
+  if (auto* db = plugins_ ? plugins_->Get<metadata::Db>(plugin::kMetadata) : nullptr) {
+    metadata::NamespaceStore namespaces(*db);
+    metadata::LeaseStore leases(*db);
+    std::string rows;
+    size_t n = 0;
+    for (const auto& ns : namespaces.List().value_or(std::vector<std::string>{})) {
+      auto list = leases.List(Context{.ns = ns}, {});
+      if (!list) {
+        rows += fmt::format("  {}: {}\n", ns, list.error().ToString());
+        continue;
+      }
+      for (const auto& l : *list) {
+        ++n;
+        rows += fmt::format("  {}/{} created {}\n", ns, l.id, FormatRfc3339Nano(l.created_at));
+      }
+    }
+    out += fmt::format("\nleases ({}): namespace/id\n", n) + rows;
+  }
+
+  Config shown = config_;
+  for (auto& [id, table] : shown.plugins) table = Redacted(table);
+  std::string toml = shown.ToToml();
+  out += "\nconfig as loaded:\n";
+  size_t start = 0;
+  while (start < toml.size()) {
+    size_t end = toml.find('\n', start);
+    if (end == std::string::npos) end = toml.size();
+    out += "  " + toml.substr(start, end - start) + "\n";
+    start = end + 1;
+  }
+  out += "=== END berthd state dump ===\n";
+  return out;
+}
 
 std::string DefaultConfigToml(const plugin::Registry& registry) {
   Config c;

@@ -8,6 +8,7 @@
 #include "common/fs.h"
 #include "plugin/plugin.h"
 #include "server/config.h"
+#include "server/debug_state.h"
 #include "server/h2_guard.h"
 #include "services/events_ttrpc.h"
 
@@ -25,6 +26,10 @@ class Server {
 
   // Stops accepting, finishes in-flight calls (bounded), removes the socket.
   void Shutdown();
+  // The state an operator needs when berthd hangs (server/debug_state.h), as text: version,
+  // uptime and log level, the gRPC calls in flight with their age, the threads, the tasks, the
+  // leases and the config as loaded (secrets such as registry passwords redacted).
+  std::string DumpState() const;
   const plugin::Set& Plugins() const { return *plugins_; }
 
  private:
@@ -32,6 +37,8 @@ class Server {
 
   Config config_;
   fs::FileLock lock_;
+  Timestamp started_ = Now();
+  std::unique_ptr<CallTracker> calls_ = std::make_unique<CallTracker>();  // outlives grpc_
   std::unique_ptr<plugin::Set> plugins_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<H2Guard> guard_;  // accepts on the socket, relays each client to grpc_

@@ -76,3 +76,42 @@ TEST(ServerTest, SecondServerOnSameRootIsRefused) {
 
 }  // namespace
 }  // namespace berth::server
+
+namespace berth::server {
+namespace {
+
+TEST(DebugStateTest, AgesReadLikeGoDurations) {
+  using namespace std::chrono;
+  EXPECT_EQ(FormatAge(milliseconds(0)), "0s");
+  EXPECT_EQ(FormatAge(milliseconds(190)), "0.19s");
+  EXPECT_EQ(FormatAge(milliseconds(61'500)), "1m1.5s");
+  EXPECT_EQ(FormatAge(hours(2) + seconds(3)), "2h0m3s");
+  EXPECT_EQ(FormatAge(-seconds(1)), "0s");
+}
+
+TEST(DebugStateTest, TrackerListsCallsOldestFirstUntilTheyEnd) {
+  CallTracker t;
+  uint64_t a = t.Begin("/a");
+  uint64_t b = t.Begin("/b");
+  t.SetNamespace(b, "ns");
+  auto calls = t.InFlight();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].method, "/a");
+  EXPECT_EQ(calls[1].ns, "ns");
+  t.End(a);
+  t.End(a);  // twice: harmless
+  calls = t.InFlight();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].method, "/b");
+  t.End(b);
+  EXPECT_TRUE(t.InFlight().empty());
+}
+
+TEST(DebugStateTest, ThreadLinesNameThisProcesssThreads) {
+  auto lines = ThreadLines();
+  ASSERT_FALSE(lines.empty());
+  EXPECT_TRUE(lines[0].starts_with(std::to_string(::getpid()) + " ")) << lines[0];
+}
+
+}  // namespace
+}  // namespace berth::server

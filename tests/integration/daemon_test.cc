@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 #include <regex>
 #include <set>
@@ -206,6 +207,58 @@ TEST(DaemonTest, SigintShutsDownCleanly) {
   EXPECT_EQ(d->Stop(), 0);
   EXPECT_NE(d->Log().find("signal=interrupt"), std::string::npos) << d->Log();
   EXPECT_NE(d->Log().find("berthd stopped"), std::string::npos) << d->Log();
+}
+
+// SIGUSR1 dumps the state to the log and to a file in the state dir, and berthd goes on
+// serving; SIGHUP is ignored. (Either signal used to kill berthd and leave its socket.)
+TEST(DaemonTest, Sigusr1DumpsStateAndSighupIsIgnored) {
+  Daemon::Options o;
+  o.extra_config =
+      "[plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"r.example\".auth]\n"
+      "password = \"hunter2\"\n";
+  auto d = Daemon::Create(o);
+  ASSERT_STARTED(d);
+  ASSERT_EQ(d->Ctr({"leases", "create", "--id", "held-lease"}, "dumpns").exit_code, 0);
+  auto events = Watch::Start({"ctr", "-a", d->Socket(), "-n", "dumpns", "events"});
+
+  ASSERT_EQ(::kill(d->Pid(), SIGHUP), 0);
+  // The subscription is in flight once ctr has connected: dump until the dump shows it.
+  std::string dump;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (dump.find("Events/Subscribe  namespace=dumpns") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    ASSERT_EQ(::kill(d->Pid(), SIGUSR1), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(d->State(), ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.starts_with("berthd.") && name.ends_with(".state.log")) {
+        dump = ReadText(e.path().string());
+      }
+    }
+  }
+  ASSERT_NE(dump.find("Events/Subscribe  namespace=dumpns"), std::string::npos) << dump << "\n"
+                                                                                << d->Log();
+  EXPECT_TRUE(dump.starts_with("=== BEGIN berthd state dump ===\n")) << dump;
+  EXPECT_TRUE(dump.ends_with("=== END berthd state dump ===\n")) << dump;
+  EXPECT_NE(dump.find(", log level debug\n"), std::string::npos) << "as --log-level set it\n"
+                                                                 << dump;
+  EXPECT_NE(dump.find("\nthreads ("), std::string::npos) << dump;
+  EXPECT_NE(dump.find(" h2-guard S "), std::string::npos) << "the h2 guard's thread\n" << dump;
+  EXPECT_NE(dump.find("\ntasks (0)"), std::string::npos) << dump;
+  EXPECT_NE(dump.find("  dumpns/held-lease created "), std::string::npos) << dump;
+  EXPECT_NE(dump.find("address = '" + d->Socket() + "'"), std::string::npos) << dump;
+  EXPECT_NE(dump.find("password = '<redacted>'"), std::string::npos) << dump;
+  EXPECT_EQ(dump.find("hunter2"), std::string::npos) << "a secret reached the dump";
+  const std::string log = d->Log();
+  EXPECT_NE(log.find("received SIGHUP: ignored"), std::string::npos) << log;
+  EXPECT_NE(log.find("msg=\"state dump written\""), std::string::npos) << log;
+  EXPECT_NE(log.find("=== BEGIN berthd state dump ==="), std::string::npos) << log;
+  EXPECT_EQ(log.find("hunter2"), std::string::npos) << "a secret reached the log";
+
+  // Still serving, and a SIGTERM still stops it.
+  EXPECT_EQ(d->Ctr({"version"}).exit_code, 0);
+  EXPECT_EQ(d->Stop(), 0);
 }
 
 }  // namespace
