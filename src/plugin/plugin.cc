@@ -66,7 +66,39 @@ std::vector<const Registration*> Registry::Graph(const std::vector<std::string>&
   return order;
 }
 
+std::vector<std::string> Registry::ConfigWarnings(
+    const std::map<std::string, toml::table>& plugin_config) const {
+  std::vector<std::string> out;
+  for (const auto& [uri, table] : plugin_config) {
+    auto it = std::find_if(registrations_.begin(), registrations_.end(),
+                           [&](const auto& r) { return r->Uri() == uri; });
+    if (it == registrations_.end()) {
+      out.push_back(
+          fmt::format("config: plugins.{:?} is not a berth plugin; its table is ignored", uri));
+      continue;
+    }
+    const Registration& r = **it;
+    if (r.checks_own_config) continue;
+    toml::table defaults;
+    try {
+      defaults = toml::parse(r.config_defaults);
+    } catch (const toml::parse_error&) {
+      continue;  // DefaultConfigToml reports a broken default
+    }
+    for (const auto& [key, value] : table) {
+      if (!defaults.contains(key.str())) {
+        out.push_back(
+            fmt::format("config: unknown key plugins.{:?}.{} (not a setting of this "
+                        "plugin; `berthd config default` lists them)",
+                        uri, key.str()));
+      }
+    }
+  }
+  return out;
+}
+
 Result<std::unique_ptr<Set>> Registry::InitAll(const InitOptions& options) const {
+  for (const auto& w : ConfigWarnings(options.plugin_config)) log::L().Warn(w);
   auto set = std::make_unique<Set>();
   for (const Registration* r : Graph(options.disabled)) {
     auto plugin = std::make_unique<Plugin>();

@@ -70,6 +70,9 @@ struct Registration {
   std::vector<std::string> requires_types;
   // TOML body of the plugin's default [plugins."<type>.<id>"] table, for `berthd config default`.
   std::string config_defaults;
+  // The plugin names unknown keys of its table itself (the CRI, whose keys nest deeply);
+  // otherwise InitAll warns about top-level keys that config_defaults does not have.
+  bool checks_own_config = false;
   std::function<Result<Instance>(InitContext&)> init;
 
   std::string Uri() const { return type + "." + id; }
@@ -179,6 +182,11 @@ class Registry {
   // Initialises everything in Graph() order. A failing plugin is recorded (introspection shows
   // it) and start-up goes on, unless the plugin is listed in `required`.
   Result<std::unique_ptr<Set>> InitAll(const InitOptions& options) const;
+  // What InitAll warns about in the [plugins] tables: a table for no plugin berth has, and a
+  // top-level key a plugin does not know (as its config_defaults list them), e.g. a misspelt
+  // `pause_treshold`. Nothing is refused: containerd ignores such keys too.
+  std::vector<std::string> ConfigWarnings(
+      const std::map<std::string, toml::table>& plugin_config) const;
 
  private:
   std::vector<std::unique_ptr<Registration>> registrations_;

@@ -17,6 +17,31 @@ Registration Make(std::string type, std::string id, std::vector<std::string> dep
           }};
 }
 
+TEST(PluginTest, ConfigWarningsNameUnknownKeysAndPlugins) {
+  std::vector<std::string> order;
+  Registry reg;
+  Registration gc = Make("io.containerd.gc.v1", "scheduler", {}, &order);
+  gc.config_defaults = "pause_threshold = 0.02\n[nested]\nx = 1\n";
+  reg.Add(gc);
+  Registration own = Make("io.containerd.grpc.v1", "cri", {}, &order);
+  own.config_defaults = "a = 1\n";
+  own.checks_own_config = true;
+  reg.Add(own);
+  std::map<std::string, toml::table> config;
+  config["io.containerd.gc.v1.scheduler"] =
+      toml::parse("pause_treshold = 0.5\npause_threshold = 0.1\n[nested]\nanything = 2\n");
+  config["io.containerd.grpc.v1.cri"] = toml::parse("b = 2\n");
+  config["io.containerd.snapshotter.v1.devmapper"] = toml::parse("pool_name = \"p\"\n");
+  auto w = reg.ConfigWarnings(config);
+  ASSERT_EQ(w.size(), 2u) << ::testing::PrintToString(w);
+  EXPECT_EQ(w[0],
+            "config: unknown key plugins.\"io.containerd.gc.v1.scheduler\".pause_treshold (not a "
+            "setting of this plugin; `berthd config default` lists them)");
+  EXPECT_EQ(w[1],
+            "config: plugins.\"io.containerd.snapshotter.v1.devmapper\" is not a berth plugin; "
+            "its table is ignored");
+}
+
 TEST(PluginTest, InitialisesInDependencyOrder) {
   std::vector<std::string> order;
   Registry r;

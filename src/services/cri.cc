@@ -302,6 +302,7 @@ void RegisterCri(plugin::Registry& registry) {
        .id = cri::kPluginId,
        .requires_types = {plugin::kEvent, plugin::kService, plugin::kRuntimeV2, plugin::kMetadata},
        .config_defaults = cri::Config::DefaultToml(),
+       .checks_own_config = true,
        .init = [](plugin::InitContext& ic) -> Result<plugin::Instance> {
          std::vector<std::string> warnings;
          BERTH_ASSIGN_OR_RETURN(cri::Config config, cri::Config::FromToml(ic.Config(), &warnings));
