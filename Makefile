@@ -3,7 +3,7 @@ PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 CONFIG ?=
 
-.PHONY: all deps build run test unit-test integration-test asan-test fuzz lint format clean bench
+.PHONY: all deps build run install test unit-test integration-test asan-test fuzz lint format clean bench
 
 all: build
 
@@ -24,6 +24,15 @@ build: deps $(BUILD_DIR)/build.ninja
 # Starts berthd in the foreground with the default config (/etc/berth/config.toml if present).
 run: build
 	exec bin/berthd $(if $(CONFIG),--config $(CONFIG),)
+
+# Installs berthd, berth, the shim, berth-pause, the systemd unit and the docs under
+# $(DESTDIR)$(PREFIX) (docs/install.md). The unit names the binaries by PREFIX, so the build is
+# configured with it first.
+PREFIX ?= /usr/local
+install: deps
+	cmake --preset $(PRESET) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	cmake --build --preset $(PRESET)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD_DIR)
 
 test: build
 	ctest --preset $(PRESET) --output-on-failure

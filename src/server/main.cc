@@ -1,10 +1,15 @@
 // berthd: the daemon. Flags as containerd's: --config/-c, --address/-a, --root, --state,
 // --log-level/-l; `berthd config default` prints the full default config.
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <iostream>
 
@@ -51,6 +56,40 @@ int Fail(const berth::Error& error) {
   return 1;
 }
 
+// systemd's readiness protocol (Type=notify, berthd.service): a datagram to $NOTIFY_SOCKET as
+// sd_notify(3) sends it. The variable is taken out of the environment at start, so that no shim
+// or runc inherits it (runc would wait for the container to notify).
+class SystemdNotifier {
+ public:
+  SystemdNotifier() {
+    if (const char* p = std::getenv("NOTIFY_SOCKET"); p != nullptr) {
+      path_ = p;
+      ::unsetenv("NOTIFY_SOCKET");
+    }
+  }
+  void Notify(std::string_view state) const {
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    if (path_.empty() || (path_[0] != '/' && path_[0] != '@') ||
+        path_.size() >= sizeof(sa.sun_path)) {
+      return;
+    }
+    std::memcpy(sa.sun_path, path_.data(), path_.size());
+    if (sa.sun_path[0] == '@') sa.sun_path[0] = '\0';  // an abstract socket
+    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return;
+    auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path_.size());
+    if (::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&sa),
+                 len) < 0) {
+      berth::log::L().With("socket", path_).Warn("cannot notify systemd");
+    }
+    ::close(fd);
+  }
+
+ private:
+  std::string path_;
+};
+
 // SIGUSR1, as containerd's dump of its goroutine stacks: the dump goes to the log and to a file
 // in the state dir, whose path is logged.
 void DumpState(const berth::server::Server& server, const std::string& state_dir) {
@@ -65,6 +104,7 @@ void DumpState(const berth::server::Server& server, const std::string& state_dir
 }
 
 int Serve(const Flags& flags) {
+  const SystemdNotifier systemd;
   auto config = LoadConfig(flags);
   if (!config) return Fail(config.error());
   auto level = berth::log::ParseLevel(config->debug.level);
@@ -96,6 +136,7 @@ int Serve(const Flags& flags) {
     return Fail(server.error());
   }
   berth::log::L().Info("berthd successfully booted");
+  systemd.Notify("READY=1");
   int sig = 0;
   while (sigwait(&set, &sig) == 0 && (sig == SIGUSR1 || sig == SIGHUP)) {
     if (sig == SIGHUP) {
@@ -107,6 +148,7 @@ int Serve(const Flags& flags) {
   berth::log::L()
       .With("signal", sig == SIGTERM ? "terminated" : "interrupt")
       .Info("received signal, shutting down");
+  systemd.Notify("STOPPING=1");
   (*server)->Shutdown();
   server->reset();
   berth::log::L().Info("berthd stopped");

@@ -458,6 +458,11 @@ bool Daemon::Start() {
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
+  std::vector<std::string> env_strings = options_.env;
+  for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t parent = ::getpid();
   // fork + exec (only async-signal-safe calls in the child) so the daemon gets a parent-death
   // signal: if this test process dies without running destructors, its berthd dies with it.
@@ -469,7 +474,7 @@ bool Daemon::Start() {
     ::dup2(devnull, 0);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
-    ::execv(bin.c_str(), args.data());
+    ::execve(bin.c_str(), args.data(), envp.data());
     ::_exit(127);
   }
   ::close(fd);

@@ -148,6 +148,7 @@ class Daemon {
   struct Options {
     std::string extra_config;  // appended to the generated config.toml
     std::vector<std::string> extra_args;
+    std::vector<std::string> env;  // "KEY=VALUE", added to berthd's environment
     // A network namespace (a path such as /run/netns/NAME) berthd runs in (as `nsenter --net`
     // would start it: only its network namespace differs), so CNI bridges and iptables rules
     // stay there; "" = the caller's namespace.
