@@ -51,6 +51,12 @@ std::map<std::string, std::string> LabelArgs(const std::vector<std::string>& arg
   return labels;
 }
 
+void RequireKnownFlags(const std::vector<std::string>& args) {
+  if (!args.empty() && args[0].size() > 1 && args[0][0] == '-') {
+    throw CLI::ValidationError(fmt::format("flag provided but not defined: {}", args[0]));
+  }
+}
+
 void SetAction(CLI::App* cmd, Action action) {
   cmd->callback([action = std::move(action)] {
     Status s = action();

@@ -49,6 +49,11 @@ using client::Session;
 // `k=v` args into labels, as ctr's ObjectWithLabelArgs: first arg is the object, rest labels.
 std::map<std::string, std::string> LabelArgs(const std::vector<std::string>& args, size_t from);
 
+// For a command whose flags end at its first argument (prefix_command, as ctr's SkipArgReorder):
+// CLI11 hands an unknown flag over as that argument, so `run -x busybox` would take "-x" for the
+// image. Throws the usage error ctr's flag package gives ("flag provided but not defined: -x").
+void RequireKnownFlags(const std::vector<std::string>& args);
+
 // Each command group adds itself to the app; its callbacks return a Status.
 using Action = std::function<Status()>;
 // Wraps an action so its error is printed as "berth: <message>" and the exit code is 1.

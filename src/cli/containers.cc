@@ -634,6 +634,7 @@ void AddContainersCommand(CLI::App& root, App& app) {
     cmd->prefix_command();
     cmd->fallthrough(false);
     SetAction(cmd, [&app, flags, cmd]() -> Status {
+      RequireKnownFlags(cmd->remaining());
       return CreateAction(app, *flags, cmd->remaining());
     });
   }

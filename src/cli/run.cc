@@ -21,6 +21,7 @@ struct RunFlags {
   std::string fifo_dir;
   bool cni = false;
   bool pull = false;
+  bool interactive = false;  // accepted: stdin is attached either way
   RegistryFlags registry;
 };
 
@@ -141,7 +142,12 @@ void AddRunCommand(CLI::App& root, App& app) {
   // Flags end at the image (ctr's SkipArgReorder): "sh -c 'exit 3'" stays the command.
   cmd->prefix_command();
   cmd->fallthrough(false);  // the image and command are ours, not the parent's
-  SetCodeAction(cmd, [&app, f, cmd]() { return RunAction(app, *f, cmd->remaining()); });
+  cmd->add_flag("-i,--interactive", f->interactive,
+                "keep stdin attached (it always is, as with ctr; for docker's -it)");
+  SetCodeAction(cmd, [&app, f, cmd]() {
+    RequireKnownFlags(cmd->remaining());
+    return RunAction(app, *f, cmd->remaining());
+  });
 }
 
 }  // namespace berth::cli

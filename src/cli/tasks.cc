@@ -380,6 +380,7 @@ struct ExecFlags {
   std::string fifo_dir;
   std::string log_uri;
   std::string user;
+  bool interactive = false;  // accepted: stdin is attached either way
 };
 
 Result<int> ExecAction(App& app, const ExecFlags& f, const std::vector<std::string>& args) {
@@ -470,7 +471,12 @@ void AddTasksCommand(CLI::App& root, App& app) {
     cmd->add_option("--user", f->user, "user id or name");
     cmd->prefix_command();
     cmd->fallthrough(false);
-    SetCodeAction(cmd, [&app, f, cmd]() { return ExecAction(app, *f, cmd->remaining()); });
+    cmd->add_flag("-i,--interactive", f->interactive,
+                  "keep stdin attached (it always is, as with ctr; for docker's -it)");
+    SetCodeAction(cmd, [&app, f, cmd]() {
+      RequireKnownFlags(cmd->remaining());
+      return ExecAction(app, *f, cmd->remaining());
+    });
   }
   {
     auto* cmd = group->add_subcommand("kill", "signal a container (default: SIGTERM)");

@@ -152,6 +152,48 @@ TEST_F(NamespacesIT, ConnectionErrorsNameTheirCause) {
   EXPECT_NE(hung.err.find("does not answer"), npos) << hung.err;
 }
 
+// Usage errors: "berth: <message>", exit 1, and an unknown flag is named wherever it is (a
+// command whose flags end at its first argument took it for the image). Bare command groups
+// print their command list, as ctr's do.
+TEST_F(NamespacesIT, UsageErrorsNameTheFlag) {
+  auto berth = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {BinPath("berth"), "-a", d_->Socket()});
+    return Exec(args);
+  };
+  auto run = berth({"run", "-x", "busybox", "c1", "sh"});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_EQ(run.err, "berth: flag provided but not defined: -x\n");
+  auto create = berth({"containers", "create", "--bogus", "busybox", "c1"});
+  EXPECT_EQ(create.exit_code, 1);
+  EXPECT_EQ(create.err, "berth: flag provided but not defined: --bogus\n");
+  auto exec = berth({"tasks", "exec", "--exec-id", "e", "-z", "c1", "sh"});
+  EXPECT_EQ(exec.exit_code, 1);
+  EXPECT_EQ(exec.err, "berth: flag provided but not defined: -z\n");
+  auto ls = berth({"images", "ls", "--nope"});
+  EXPECT_EQ(ls.exit_code, 1);
+  EXPECT_EQ(ls.err, "berth: flag provided but not defined: --nope\n");
+  auto typo = berth({"images", "lss"});
+  EXPECT_EQ(typo.exit_code, 1);
+  EXPECT_EQ(typo.err,
+            "berth: unknown command \"lss\" for \"berth images\"; did you mean \"list\"?\n");
+
+  // docker's -it: -i is a flag (stdin is attached anyway), so the image is the image.
+  for (const char* flags : {"-i", "-it"}) {
+    auto r = berth({"run", flags, "--rm", "no-such-image", "c1", "true"});
+    EXPECT_EQ(r.exit_code, 1) << flags;
+    EXPECT_NE(r.err.find("no-such-image"), std::string::npos) << flags << ": " << r.err;
+    EXPECT_EQ(r.err.find("flag provided"), std::string::npos) << flags << ": " << r.err;
+  }
+
+  auto bare = Exec({BinPath("berth")});
+  EXPECT_EQ(bare.exit_code, 0) << bare.err;
+  EXPECT_NE(bare.out.find("Subcommands:"), std::string::npos) << bare.out;
+  EXPECT_NE(bare.out.find("  images, image, i "), std::string::npos) << bare.out;
+  auto group = berth({"images"});
+  EXPECT_EQ(group.exit_code, 0) << group.err;
+  EXPECT_NE(group.out.find("  list, ls "), std::string::npos) << group.out;
+}
+
 TEST_F(NamespacesIT, UnreachableDaemonIsAClearError) {
   auto r = Exec(
       {BinPath("berth"), "-a", d_->Dir() + "/nope.sock", "--connect-timeout", "1s", "ns", "ls"});
