@@ -250,6 +250,11 @@ Result<containers_api::Container> NewContainer(const Session& session, const Con
   if (id.empty()) return InvalidArgument("container id must be provided");
   std::vector<std::string> cmd;
   if (args.size() > 2) cmd.assign(args.begin() + 2, args.end());
+  // A used id is the container's conflict, not its snapshot's (which would be prepared first
+  // and answer `snapshot "<id>": already exists`).
+  if (GetContainer(session, id)) {
+    return AlreadyExists(fmt::format("container \"{}\"", id));  // "...: already exists"
+  }
 
   BERTH_ASSIGN_OR_RETURN(LeasedSession leased, WithLease(session));
   struct Done {
@@ -554,24 +559,24 @@ Status DeleteAction(App& app, bool keep_snapshot, const std::vector<std::string>
         if (status != containerd::v1::types::STOPPED && status != containerd::v1::types::CREATED) {
           std::string name = containerd::v1::types::Status_Name(status);
           for (auto& ch : name) ch = static_cast<char>(std::tolower(ch));
-          // Go's %v of containerd.Status; an unset exit time is Go's zero time.
-          std::string exited = "0001-01-01 00:00:00 +0000 UTC";
-          if (p->exited_at().seconds() > 0) {
-            std::string t = FormatProtoTime(p->exited_at());  // RFC 3339 -> Go's String() layout
-            t[10] = ' ';
-            t.pop_back();
-            exited = t + " +0000 UTC";
-          }
-          return Unknown(fmt::format("cannot delete a non stopped container: {{{} {} {}}}", name,
-                                     p->exit_status(), exited));
+          // ctr prints Go's %v of its status struct here ({running 0 0001-01-01 ...}).
+          return Unknown(fmt::format(
+              "cannot delete a non stopped container {:?}: its task is {} (stop it first: "
+              "berth tasks kill {}, or berth tasks rm -f {})",
+              id, name, id, id));
         }
         BERTH_TRY(task.Delete());
       }
       return DeleteContainer(session, c, !keep_snapshot);
     }();
     if (!st) {
-      if (!exit_error) exit_error = st.error();
-      log::L().WithError(st.error()).Error(fmt::format("failed to delete container {:?}", id));
+      // The first failure is the command's error, printed once at exit; later ones (several
+      // ids) are logged as they happen. ctr logs the first one twice.
+      if (!exit_error) {
+        exit_error = st.error();
+      } else {
+        log::L().WithError(st.error()).Error(fmt::format("failed to delete container {:?}", id));
+      }
     }
   }
   if (exit_error) return *exit_error;

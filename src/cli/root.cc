@@ -22,10 +22,19 @@ void BuildRoot(CLI::App& root, GlobalFlags& flags, App& app) {
   root.add_option("-n,--namespace", flags.ns,
                   "namespace to use with commands (env CONTAINERD_NAMESPACE)")
       ->capture_default_str();
+  // Go durations with a unit, as ctr's flags: "10" alone is refused by name, never ignored.
+  const CLI::Validator duration(
+      [](std::string& v) -> std::string {
+        auto d = ParseDuration(v);
+        return d ? std::string() : d.error().What();
+      },
+      "DURATION");
   root.add_option("--timeout", flags.timeout, "total timeout for commands (0 = none)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(duration);
   root.add_option("--connect-timeout", flags.connect_timeout, "timeout for connecting to berthd")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(duration);
   root.add_flag("--debug", flags.debug, "enable debug output in logs");
 
   AddVersionCommand(root, app);

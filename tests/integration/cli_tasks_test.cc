@@ -223,7 +223,10 @@ TEST_P(CliTasksTest, DetachedTaskLifecycle) {
   EXPECT_NE(Berth({"tasks", "rm", "d1"}).exit_code, 0);
   auto crm = Berth({"containers", "rm", "d1"});
   EXPECT_NE(crm.exit_code, 0);
-  EXPECT_NE(crm.err.find("cannot delete a non stopped container"), std::string::npos) << crm.err;
+  EXPECT_EQ(crm.err,
+            "berth: cannot delete a non stopped container \"d1\": its task is running (stop it "
+            "first: berth tasks kill d1, or berth tasks rm -f d1)\n")
+      << "no Go struct dump such as ctr's {running 0 0001-01-01 00:00:00 +0000 UTC}";
 
   EXPECT_EQ(Berth({"tasks", "pause", "d1"}).exit_code, 0);
   EXPECT_TRUE(WaitFor([&] { return TaskStatus("d1") == "PAUSED"; }));
@@ -291,9 +294,13 @@ TEST_P(CliTasksTest, ContainersCommandsMatchCtr) {
   EXPECT_EQ(label.exit_code, 0) << label.err;
   EXPECT_EQ(label.out, "io.containerd.image.config.stop-signal=SIGTERM,x=1\n");
 
+  // The id's conflict is the container's, not its snapshot's (ctr says `snapshot "c1"`).
   auto dup = Berth({"containers", "create", kImage, "c1"});
   EXPECT_EQ(dup.exit_code, 1);
-  EXPECT_NE(dup.err.find("already exists"), std::string::npos) << dup.err;
+  EXPECT_EQ(dup.err, "berth: container \"c1\": already exists\n");
+  auto dup_run = Berth({"run", "-d", kImage, "c1", "true"});
+  EXPECT_EQ(dup_run.exit_code, 1);
+  EXPECT_EQ(dup_run.err, "berth: container \"c1\": already exists\n");
 
   auto no_image = Berth({"containers", "create", "no/such:image", "c2"});
   EXPECT_EQ(no_image.exit_code, 1);

@@ -177,6 +177,14 @@ TEST_F(NamespacesIT, UsageErrorsNameTheFlag) {
   EXPECT_EQ(typo.err,
             "berth: unknown command \"lss\" for \"berth images\"; did you mean \"list\"?\n");
 
+  // A duration without a unit is refused by name, for both timeouts (--timeout was ignored).
+  for (const char* flag : {"--timeout", "--connect-timeout"}) {
+    auto r = berth({flag, "10", "ns", "ls"});
+    EXPECT_EQ(r.exit_code, 1) << flag;
+    EXPECT_EQ(r.err, std::string("berth: ") + flag +
+                         ": invalid duration \"10\" (use e.g. 10s, 1m30s, 500ms)\n");
+  }
+
   // docker's -it: -i is a flag (stdin is attached anyway), so the image is the image.
   for (const char* flags : {"-i", "-it"}) {
     auto r = berth({"run", flags, "--rm", "no-such-image", "c1", "true"});
