@@ -255,9 +255,13 @@ void AddContentCommand(CLI::App& root, App& app) {
       BERTH_ASSIGN_OR_RETURN(auto stub, Stub(app));
       std::optional<Error> exit_error;
       for (const auto& arg : *args) {
+        // The first failure is printed once, as the command's error; later ones are logged.
         if (auto st = ValidateDigest(arg); !st) {
-          log::L().WithError(st.error()).Error("could not delete ");
-          if (!exit_error) exit_error = std::move(st).error();
+          if (!exit_error) {
+            exit_error = std::move(st).error();
+          } else {
+            log::L().WithError(st.error()).Error("could not delete " + arg);
+          }
           continue;
         }
         api::DeleteContentRequest req;
@@ -267,8 +271,11 @@ void AddContentCommand(CLI::App& root, App& app) {
         if (auto st = stub->Delete(ctx.get(), req, &resp); !st.ok()) {
           Error err = FromGrpc(st);
           if (!err.Is(Errc::kNotFound)) {
-            log::L().WithError(err).Error("could not delete " + arg);
-            if (!exit_error) exit_error = std::move(err);
+            if (!exit_error) {
+              exit_error = std::move(err).Wrap("could not delete " + arg);
+            } else {
+              log::L().WithError(err).Error("could not delete " + arg);
+            }
           }
           continue;
         }

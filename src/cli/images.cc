@@ -259,8 +259,12 @@ Status RemoveAction(App& app, bool sync, const std::vector<std::string>& refs) {
     if (auto st = stub->Delete(ctx.get(), req, &resp); !st.ok()) {
       Error err = FromGrpc(st);
       if (!err.Is(Errc::kNotFound)) {
-        if (!exit_error) exit_error = err.Wrap("unable to delete " + target);
-        log::L().WithError(err).Error("unable to delete " + target);
+        // The first failure is printed once, as the command's error; later ones are logged.
+        if (!exit_error) {
+          exit_error = err.Wrap("unable to delete " + target);
+        } else {
+          log::L().WithError(err).Error("unable to delete " + target);
+        }
         continue;
       }
       log::L().Warn(target + ": image not found");

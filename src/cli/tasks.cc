@@ -253,8 +253,12 @@ Status DeleteAction(App& app, bool force, const std::string& exec_id,
       return task.Delete();
     }();
     if (!result) {
-      if (!exit_error) exit_error = result.error();
-      log::L().WithError(result.error()).Error("unable to delete " + id);
+      // The first failure is printed once, as the command's error; later ones are logged.
+      if (!exit_error) {
+        exit_error = std::move(result).error();  // it names the task
+      } else {
+        log::L().WithError(result.error()).Error("unable to delete " + id);
+      }
       continue;
     }
     if (*result != 0) {

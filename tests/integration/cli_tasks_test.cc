@@ -510,6 +510,15 @@ TEST_P(CliTasksTest, ErrorsNameWhatFailed) {
   ASSERT_EQ(Berth({"containers", "create", kImage, "k1"}).exit_code, 0);
   auto sig = Berth({"tasks", "kill", "-s", "SIGNOPE", "k1"});
   EXPECT_EQ(sig.err, "berth: invalid signal: SIGNOPE\n");
+  // Commands over several ids print each failure once: the first as the command's error, later
+  // ones in the log (ctr logs the first and then prints it again).
+  auto rm = Berth({"tasks", "rm", "nosuch1", "nosuch2"});
+  EXPECT_EQ(rm.exit_code, 1);
+  auto lines = Lines(rm.err);
+  ASSERT_EQ(lines.size(), 2u) << rm.err;
+  EXPECT_NE(lines[0].find("level=error msg=\"unable to delete nosuch2\""), std::string::npos)
+      << rm.err;
+  EXPECT_TRUE(lines[1].starts_with("berth: failed to load task from nosuch1: ")) << rm.err;
 }
 
 // Two daemons with their own state directories run a container of the same id in the same
