@@ -40,6 +40,7 @@ std::string GoDuration(std::chrono::nanoseconds d) {
     return s;
   };
   int64_t ns = d.count();
+  if (ns == 0) return "0s";  // as Go prints a zero Duration
   if (ns < 1000) return fmt::format("{}ns", ns);
   if (ns < 1'000'000) return trim(fmt::format("{:.3f}", static_cast<double>(ns) / 1e3)) + "µs";
   if (ns < 1'000'000'000) return trim(fmt::format("{:.6f}", static_cast<double>(ns) / 1e6)) + "ms";
@@ -311,7 +312,10 @@ Result<client::PullResult> PullWithProgress(App& app, const Session& session,
     std::printf("unpacking %s %s...\n", images::FormatPlatform(p).c_str(),
                 result->target.digest.c_str());
     if (print_chain_id) std::printf("image chain ID: %s\n", result->unpacked->chain_id.c_str());
-    std::printf("done: %s\t\n", GoDuration(result->unpacked->apply_time).c_str());
+    // ctr times its Unpack call; a re-pull that applies nothing still took its checks' time
+    // (never "done: 0s").
+    const auto& u = *result->unpacked;
+    std::printf("done: %s\t\n", GoDuration(u.applied > 0 ? u.apply_time : u.elapsed).c_str());
   }
   std::fflush(stdout);
   if (app.Flags().debug) {

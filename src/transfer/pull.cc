@@ -389,7 +389,9 @@ Result<std::optional<UnpackResult>> Puller::Transfer(remotes::Resolver& resolver
     workers.emplace_back([this, &resolver, &name] { Worker(resolver, name); });
   }
   std::optional<UnpackResult> unpacked;
+  const auto unpack_start = Clock::now();
   Status unpack_status = UnpackAll(unpacked);
+  if (unpacked) unpacked->elapsed = Clock::now() - unpack_start;
   if (!unpack_status) Fail(unpack_status.error());
   workers.clear();  // joins
 

@@ -35,6 +35,9 @@ struct UnpackResult {
   OciDescriptor config;
   int applied = 0;  // layers actually extracted (0: everything existed already)
   std::chrono::nanoseconds apply_time{};  // the sum of the layer applies
+  // Wall time of the whole unpack step (in a pull: waiting for downloads included): what a
+  // re-pull that applies nothing spent checking the snapshots.
+  std::chrono::nanoseconds elapsed{};
 };
 
 // Unpacking in per-layer steps, for a pipeline that applies each layer as soon as its blob is in
