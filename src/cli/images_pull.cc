@@ -144,7 +144,7 @@ Status PushAction(App& app, const PushFlags& f) {
   BERTH_ASSIGN_OR_RETURN(options.registry, ResolverOptionsFrom(f.registry));
   BERTH_ASSIGN_OR_RETURN(options.platforms, ParsePlatforms(f.platforms));
   options.max_concurrent_uploads = std::max(1, f.max_concurrent_uploads);
-  ProgressDisplay display(stdout, ::isatty(STDOUT_FILENO) == 1);
+  ProgressDisplay display(stdout, TerminalWidth(STDOUT_FILENO));
   options.progress = [&display](const std::vector<client::TransferStatus>& rows) {
     display.Update(rows);
   };
@@ -299,7 +299,7 @@ Result<client::PullResult> PullWithProgress(App& app, const Session& session,
                                             const std::string& ref,
                                             const client::PullOptions& options,
                                             bool print_chain_id) {
-  ProgressDisplay display(stdout, ::isatty(STDOUT_FILENO) == 1);
+  ProgressDisplay display(stdout, TerminalWidth(STDOUT_FILENO));
   client::PullOptions o = options;
   o.progress = [&display](const std::vector<client::TransferStatus>& rows) {
     display.Update(rows);

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cstdio>
 
 namespace berth::cli {
@@ -44,7 +45,7 @@ TEST(ProgressDisplay, PlainOutputOnlyAtTheEnd) {
   std::FILE* f = ::open_memstream(&buf, &len);
   ASSERT_NE(f, nullptr);
   {
-    ProgressDisplay d(f, /*tty=*/false);
+    ProgressDisplay d(f, /*width=*/0);
     d.Update({Row("layer-sha256:ab", State::kDownloading, 1, 2)});
     std::fflush(f);
     EXPECT_EQ(len, 0u) << "nothing while running";
@@ -66,7 +67,7 @@ TEST(ProgressDisplay, TerminalFramesRedrawInPlace) {
   std::FILE* f = ::open_memstream(&buf, &len);
   ASSERT_NE(f, nullptr);
   {
-    ProgressDisplay d(f, /*tty=*/true);
+    ProgressDisplay d(f, /*width=*/200);
     d.Update({Row("layer-sha256:ab", State::kDownloading, 1, 2)});
     d.Finish();
   }
@@ -77,6 +78,53 @@ TEST(ProgressDisplay, TerminalFramesRedrawInPlace) {
   EXPECT_EQ(out.find("\x1b[2A"), out.rfind("\x1b[2A")) << out;
   EXPECT_NE(out.find("\x1b[2A"), std::string::npos) << out;
   EXPECT_NE(out.find("\x1b[2K"), std::string::npos) << out;
+}
+
+// At 80 columns ctr's rows (a 40-column bar after a 70-character ref) would wrap and each
+// redraw would leave fragments: every line of a frame is cut to the width, less one column.
+TEST(ProgressDisplay, FramesFitTheTerminalWidth) {
+  char* buf = nullptr;
+  size_t len = 0;
+  std::FILE* f = ::open_memstream(&buf, &len);
+  ASSERT_NE(f, nullptr);
+  {
+    ProgressDisplay d(f, /*width=*/80);
+    d.Update({Row("layer-sha256:" + std::string(64, 'a'), State::kDownloading, 1, 2)});
+    d.Finish();
+  }
+  std::fclose(f);
+  std::string out(buf, len);
+  std::free(buf);
+  size_t pos = 0;
+  int lines = 0;
+  while (pos < out.size()) {
+    size_t nl = out.find('\n', pos);
+    if (nl == std::string::npos) break;
+    std::string line = out.substr(pos, nl - pos);
+    // Drop the ANSI sequences (ESC [ ... letter) to count what shows.
+    std::string shown;
+    for (size_t i = 0; i < line.size(); ++i) {
+      if (line[i] == '\x1b') {
+        while (i < line.size() && !std::isalpha(static_cast<unsigned char>(line[i]))) ++i;
+        continue;
+      }
+      shown += line[i];
+    }
+    EXPECT_LE(shown.size(), 79u) << shown;
+    ++lines;
+    pos = nl + 1;
+  }
+  EXPECT_EQ(lines, 4) << "two frames of two lines\n" << out;
+  // What matters stays: the digest is shortened and the bar narrowed, not the state cut off.
+  EXPECT_NE(out.find("layer-sha256:aaaaaaaaaaaa: downloading"), std::string::npos) << out;
+  EXPECT_NE(out.find("/2.0 B"), std::string::npos) << out;
+}
+
+TEST(ProgressDisplay, FitCountsCharactersNotBytes) {
+  EXPECT_EQ(ProgressDisplay::Fit("abcdef", 4), "abcd");
+  EXPECT_EQ(ProgressDisplay::Fit("abc", 4), "abc");
+  EXPECT_EQ(ProgressDisplay::Fit("1.5 µs/s", 5), "1.5 µ");
+  EXPECT_EQ(ProgressDisplay::Fit("abc", 0), "");
 }
 
 }  // namespace

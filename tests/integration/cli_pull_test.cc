@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <filesystem>
 #include <regex>
 #include <sstream>
@@ -374,10 +375,32 @@ TEST_F(CliPullIT, PlainOutputWhenNotATerminal) {
 TEST_F(CliPullIT, LiveProgressOnATerminal) {
   // script(1) (bsdutils, essential on Debian) gives the pull a pseudo-terminal.
   ASSERT_EQ(::access("/usr/bin/script", X_OK), 0) << "script(1) is missing: run make deps";
-  std::string cmd = BinPath("berth") + " -a " + d_->Socket() + " images pull --hosts-dir " +
-                    hosts_dir_ + " " + registry_->Ref("busybox");
-  auto r = Exec({"script", "-qfec", cmd, "/dev/null"});
+  // An 80-column terminal: ctr's rows are wider (ref, a 40-column bar, sizes, speed).
+  std::string pull = BinPath("berth") + " -a " + d_->Socket() + " images pull --hosts-dir " +
+                     hosts_dir_ + " " + registry_->Ref("busybox");
+  auto r = Exec({"script", "-qfec", "stty cols 80 rows 24 && " + pull, "/dev/null"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  // Every line of a frame fits: one that wraps makes the cursor-up count wrong and leaves
+  // fragments. (The "unpacking ..." line after the display is printed once and may wrap.)
+  std::string shown;
+  bool in_frame = false;
+  for (size_t i = 0; i < r.out.size(); ++i) {
+    const char c = r.out[i];
+    if (c == '\x1b') {  // ESC [ ... letter
+      in_frame = in_frame || r.out.compare(i, 4, "\x1b[2K") == 0;
+      while (i < r.out.size() && !std::isalpha(static_cast<unsigned char>(r.out[i]))) ++i;
+      continue;
+    }
+    if (c == '\r' || c == '\n') {
+      if (in_frame) {
+        EXPECT_LE(shown.size(), 79u) << "a line wider than the terminal: " << shown;
+      }
+      shown.clear();
+      in_frame = false;
+      continue;
+    }
+    shown += c;
+  }
   // Redrawn in place: erase-line escapes, cursor-up between frames, at least the first frame
   // (resolving) and the final one.
   EXPECT_NE(r.out.find("\x1b[2K"), std::string::npos) << r.out;
@@ -388,6 +411,15 @@ TEST_F(CliPullIT, LiveProgressOnATerminal) {
   ASSERT_NE(first, std::string::npos) << r.out;
   EXPECT_NE(r.out.find("elapsed:", first + 1), std::string::npos) << "two frames or more";
   EXPECT_NE(r.out.find("unpacked"), std::string::npos) << "final state stays: " << r.out;
+
+  // A terminal that does not say its width (0 columns): plain lines, the final table once.
+  ASSERT_EQ(d_->Ctr({"images", "rm", "--sync", registry_->Ref("busybox")}).exit_code, 0);
+  auto plain = Exec({"script", "-qfec", "stty cols 0 rows 0 && " + pull, "/dev/null"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.out << plain.err;
+  EXPECT_EQ(plain.out.find('\x1b'), std::string::npos) << "no ANSI escapes: " << plain.out;
+  first = plain.out.find("elapsed:");
+  ASSERT_NE(first, std::string::npos) << plain.out;
+  EXPECT_EQ(plain.out.find("elapsed:", first + 1), std::string::npos) << plain.out;
 }
 
 // The registry flags through the CLI: a TLS registry with htpasswd auth, its CA given by a
