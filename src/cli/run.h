@@ -5,8 +5,11 @@
 #include <github.com/containerd/containerd/api/services/containers/v1/containers.grpc.pb.h>
 #include <github.com/containerd/containerd/api/services/tasks/v1/tasks.grpc.pb.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -113,13 +116,17 @@ class TaskClient {
     ~Waiter();
     // Blocks until the process exits; its exit status.
     Result<uint32_t> Get();
+    // As Get, for at most `timeout`: nullopt if the process is still running then.
+    std::optional<Result<uint32_t>> GetFor(std::chrono::nanoseconds timeout);
 
    private:
     friend class TaskClient;
     Waiter() = default;
     std::unique_ptr<grpc::ClientContext> ctx_;
     std::thread thread_;
-    std::optional<Result<uint32_t>> result_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::optional<Result<uint32_t>> result_;  // guarded by mu_ until the thread is joined
   };
   Result<std::unique_ptr<Waiter>> Wait(const std::string& exec_id = "") const;
 

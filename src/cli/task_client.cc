@@ -191,6 +191,12 @@ Result<uint32_t> TaskClient::Waiter::Get() {
   return *result_;
 }
 
+std::optional<Result<uint32_t>> TaskClient::Waiter::GetFor(std::chrono::nanoseconds timeout) {
+  std::unique_lock lock(mu_);
+  if (!cv_.wait_for(lock, timeout, [this] { return result_.has_value(); })) return std::nullopt;
+  return *result_;
+}
+
 Result<std::unique_ptr<TaskClient::Waiter>> TaskClient::Wait(const std::string& exec_id) const {
   std::unique_ptr<Waiter> w(new Waiter());
   // No --timeout on Wait: it lasts as long as the process (the Go client's Wait uses its own ctx).
@@ -202,11 +208,13 @@ Result<std::unique_ptr<TaskClient::Waiter>> TaskClient::Wait(const std::string& 
   w->thread_ = std::thread([w = w.get(), req, stub = stub_.get()] {
     tasks_api::WaitResponse resp;
     grpc::Status st = stub->Wait(w->ctx_.get(), req, &resp);
+    std::lock_guard lock(w->mu_);
     if (!st.ok()) {
       w->result_ = Result<uint32_t>(FromGrpc(st));
     } else {
       w->result_ = Result<uint32_t>(resp.exit_status());
     }
+    w->cv_.notify_all();
   });
   return w;
 }

@@ -197,6 +197,31 @@ Status KillAction(App& app, const std::string& signal, const std::string& exec_i
   return task.Kill(sig, exec_id, all);
 }
 
+// `tasks stop`: SIGTERM (or the image's stop signal label), up to `timeout` for the task to
+// exit, then SIGKILL to all its processes; prints nothing and exits 0 once it has stopped.
+Status StopAction(App& app, const std::string& id, const std::string& timeout_text) {
+  BERTH_ASSIGN_OR_RETURN(auto timeout, ParseDuration(timeout_text));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
+  BERTH_ASSIGN_OR_RETURN(auto container, GetContainer(session, id));
+  TaskClient task(session, id);
+  BERTH_ASSIGN_OR_RETURN(auto p, task.Get());
+  if (p.status() == containerd::v1::types::STOPPED) return Ok();
+  BERTH_ASSIGN_OR_RETURN(int sig, ParseSignal("SIGTERM"));
+  if (auto it = container.labels().find("io.containerd.image.config.stop-signal");
+      it != container.labels().end()) {
+    BERTH_ASSIGN_OR_RETURN(sig, ParseSignal(it->second));
+  }
+  BERTH_ASSIGN_OR_RETURN(auto waiter, task.Wait());
+  if (Status st = task.Kill(sig); !st && !st.error().Is(Errc::kNotFound)) return st;
+  if (auto done = waiter->GetFor(timeout)) return *done ? Ok() : Status(done->error());
+  log::L().With("timeout", timeout_text).Warn(fmt::format("task {:?} still running: SIGKILL", id));
+  if (Status st = task.Kill(SIGKILL, "", true); !st && !st.error().Is(Errc::kNotFound)) {
+    return st;
+  }
+  auto done = waiter->Get();
+  return done ? Ok() : Status(done.error());
+}
+
 Status PauseResumeAction(App& app, const std::string& id, bool pause) {
   BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   BERTH_TRY(GetContainer(session, id));
@@ -495,6 +520,16 @@ void AddTasksCommand(CLI::App& root, App& app) {
     SetAction(cmd, [&app, signal, exec_id, all, id]() -> Status {
       return KillAction(app, *signal, *exec_id, *all, *id);
     });
+  }
+  {
+    auto* cmd = group->add_subcommand(
+        "stop", "stop a task: its stop signal (SIGTERM), then SIGKILL after --timeout");
+    auto timeout = std::make_shared<std::string>("10s");
+    auto id = std::make_shared<std::string>();
+    cmd->add_option("-t,--timeout", *timeout, "how long to wait before SIGKILL")
+        ->capture_default_str();
+    cmd->add_option("container", *id, "CONTAINER")->required();
+    SetAction(cmd, [&app, timeout, id]() -> Status { return StopAction(app, *id, *timeout); });
   }
   {
     auto* cmd = group->add_subcommand("list", "list tasks");

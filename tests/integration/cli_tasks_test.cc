@@ -187,6 +187,31 @@ TEST_P(CliTasksTest, StdinReachesTheProcessAndEofEndsIt) {
   EXPECT_EQ(r.out, "line one\nline two\ndone\n");
 }
 
+// `tasks stop`: the stop signal, then SIGKILL after --timeout. A `sleep` as the container's
+// pid 1 ignores SIGTERM (no handler), so it needs the SIGKILL; a shell trapping TERM exits on
+// the signal alone.
+TEST_P(CliTasksTest, StopSignalsThenKillsAfterTheTimeout) {
+  ASSERT_EQ(Run({"-d"}, "stubborn", {"sleep", "1000"}).exit_code, 0) << daemon_->Log();
+  auto stop = Berth({"tasks", "stop", "--timeout", "1s", "stubborn"});
+  EXPECT_EQ(stop.exit_code, 0) << stop.err;
+  EXPECT_NE(stop.err.find("still running: SIGKILL"), std::string::npos) << stop.err;
+  EXPECT_EQ(TaskStatus("stubborn"), "STOPPED");
+
+  ASSERT_EQ(
+      Run({"-d"}, "polite", {"sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"})
+          .exit_code,
+      0);
+  auto polite = Berth({"tasks", "stop", "polite"});
+  EXPECT_EQ(polite.exit_code, 0) << polite.err;
+  EXPECT_EQ(polite.err, "") << "no SIGKILL needed";
+  EXPECT_EQ(TaskStatus("polite"), "STOPPED");
+  // Stopped already: nothing to do.
+  EXPECT_EQ(Berth({"tasks", "stop", "polite"}).exit_code, 0);
+  auto bad = Berth({"tasks", "stop", "--timeout", "5", "polite"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("invalid duration \"5\""), std::string::npos) << bad.err;
+}
+
 TEST_P(CliTasksTest, DetachedTaskLifecycle) {
   auto r = Run({"-d"}, "d1", {"sleep", "1000"});
   ASSERT_EQ(r.exit_code, 0) << r.err << daemon_->Log();
