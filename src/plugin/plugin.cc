@@ -69,9 +69,11 @@ std::vector<const Registration*> Registry::Graph(const std::vector<std::string>&
 std::vector<std::string> Registry::ConfigWarnings(
     const std::map<std::string, toml::table>& plugin_config) const {
   std::vector<std::string> out;
-  for (const auto& [uri, table] : plugin_config) {
+  for (const auto& entry : plugin_config) {
+    const std::string& uri = entry.first;  // a structured binding cannot be captured (clang 14)
+    const toml::table& table = entry.second;
     auto it = std::find_if(registrations_.begin(), registrations_.end(),
-                           [&](const auto& r) { return r->Uri() == uri; });
+                           [&uri](const auto& r) { return r->Uri() == uri; });
     if (it == registrations_.end()) {
       out.push_back(
           fmt::format("config: plugins.{:?} is not a berth plugin; its table is ignored", uri));
