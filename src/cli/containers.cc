@@ -321,16 +321,14 @@ Result<containers_api::Container> NewContainer(const Session& session, const Con
                            image.target().size(), std::nullopt};
       Platform platform = DefaultPlatform();
       if (!f.platform.empty()) {
-        auto slash = f.platform.find('/');
-        if (slash == std::string::npos) {
-          platform = NormalizePlatform({platform.os, f.platform, ""});
-        } else {
-          auto rest = f.platform.substr(slash + 1);
-          auto slash2 = rest.find('/');
-          platform =
-              NormalizePlatform({f.platform.substr(0, slash), rest.substr(0, slash2),
-                                 slash2 == std::string::npos ? "" : rest.substr(slash2 + 1)});
+        // The same parser as run's and pull's --platform (platforms.Parse): a lone word is an
+        // os or an architecture, whichever it names.
+        auto parsed = images::ParsePlatformSpec(f.platform);
+        if (!parsed) {
+          return std::move(parsed).error().Wrap(
+              fmt::format("unable to parse platform {}", f.platform));
         }
+        platform = *parsed;
       }
       auto matcher = PlatformMatcher::Only(platform);
       BlobReader reader = [&s](const OciDescriptor& d) { return ReadContent(s, d); };

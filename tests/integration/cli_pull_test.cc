@@ -216,6 +216,16 @@ TEST_F(CliPullIT, RunAfterPullAndRunWithPullOnAFreshDaemon) {
   auto run = Berth({"run", "--rm", ref, Id("t2"), "echo", "hi"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(run.out, "hi\n");
+  auto bad = Berth({"run", "--rm", "--platform", "nosuchthing", ref, Id("t3"), "true"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("nosuchthing"), std::string::npos) << bad.err;
+  // A single manifest at the root is used whatever --platform says, as containerd's
+  // images.Manifest skips the platform check for the root descriptor: ctr and berth agree.
+  auto other = Berth({"run", "--rm", "--platform", "linux/arm64", ref, Id("t3"), "echo", "x"});
+  auto ctr_other =
+      d_->Ctr({"run", "--rm", "--platform", "linux/arm64", ref, Id("c3"), "echo", "x"});
+  EXPECT_EQ(other.exit_code, ctr_other.exit_code) << other.err << ctr_other.err;
+  EXPECT_EQ(other.out, ctr_other.out);
   // ctr runs the image berth pulled.
   auto ctr = d_->Ctr({"run", "--rm", ref, Id("c1"), "echo", "from-ctr"});
   EXPECT_EQ(ctr.exit_code, 0) << ctr.err;
@@ -299,6 +309,15 @@ TEST_F(CliPullIT, IndexPullPicksThePlatform) {
   ASSERT_EQ(arm.exit_code, 0) << arm.err;
   EXPECT_NE(arm.out.find("manifest-" + arm_digest), std::string::npos) << arm.out;
   EXPECT_EQ(arm.out.find("manifest-" + amd_digest), std::string::npos) << arm.out;
+
+  // run reads --platform with the same parser as pull: a lone word is an os ("linux") or an
+  // architecture ("amd64"), and either picks the amd64 manifest of the index.
+  for (const std::string platform : {"linux", "amd64", "linux/amd64"}) {
+    auto one = fresh->Berth(
+        {"run", "--rm", "--platform", platform, repo + ":latest", Id("p1"), "echo", platform});
+    EXPECT_EQ(one.exit_code, 0) << platform << ": " << one.err;
+    EXPECT_EQ(one.out, platform + "\n");
+  }
 
   auto all = fresh->Berth(
       {"content", "fetch", "--hosts-dir", hosts_dir_, "--all-platforms", repo + ":latest"});
