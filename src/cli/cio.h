@@ -1,8 +1,7 @@
 #pragma once
-// The client side of a process's stdio, as containerd's cio package does it for ctr: FIFOs in a
-// fresh directory whose paths travel in Tasks.Create/Exec, and threads copying this process's
-// stdin into the stdin FIFO and the stdout/stderr FIFOs out; a local terminal in raw mode with
-// its size forwarded (ResizePty), and the signals ctr forwards to the task.
+// What ctr adds to a process's stdio on a terminal: the local terminal in raw mode with its size
+// forwarded (ResizePty), and the signals ctr forwards to the task. The FIFOs and their copies are
+// the client library's (berth/cio.h over client/process_io.h).
 #include <atomic>
 #include <csignal>
 #include <functional>
@@ -15,19 +14,10 @@
 
 #include <termios.h>
 
-#include "client/process_io.h"
 #include "common/errdefs.h"
 #include "common/fs.h"
 
 namespace berth::cli {
-
-// Where FIFO directories are made unless --fifo-dir says otherwise (ctr: /run/containerd/fifo).
-inline constexpr const char* kDefaultFifoDir = "/run/berth/fifo";
-
-// FIFOs and the copies between them and local fds live in the client library.
-using client::FifoSet;
-using client::NewFifoSet;
-using client::ProcessIo;
 
 // The local terminal in raw mode (containerd/console SetRaw: cfmakeraw but keeping OPOST);
 // restored when destroyed.

@@ -11,10 +11,14 @@
 #include <gtest/gtest.h>
 
 #include "cli/run.h"
+#include "client/process_io.h"
 #include "common/fs.h"
 
 namespace berth::cli {
 namespace {
+
+using client::NewFifoSet;
+using client::ProcessIo;
 
 std::string ReadAll(int fd) {
   std::string out;

@@ -408,8 +408,7 @@ Result<containers_api::Container> GetContainer(const Session& session, const std
 
 Status DeleteContainer(const Session& session, const containers_api::Container& c,
                        bool cleanup_snapshot) {
-  TaskClient task(session, c.id());
-  if (task.Get()) {
+  if (LoadTask(session, c.id())) {
     return FailedPrecondition(fmt::format("cannot delete running task {}", c.id()));
   }
   if (cleanup_snapshot && !c.snapshot_key().empty() && !c.snapshotter().empty()) {
@@ -551,19 +550,18 @@ Status DeleteAction(App& app, bool keep_snapshot, const std::vector<std::string>
     // ctr's deleteContainer: a stopped or created task goes first; a live one refuses.
     Status st = [&]() -> Status {
       BERTH_ASSIGN_OR_RETURN(auto c, GetContainer(session, id));
-      TaskClient task(session, id);
-      if (auto p = task.Get()) {
-        auto status = p->status();
-        if (status != containerd::v1::types::STOPPED && status != containerd::v1::types::CREATED) {
-          std::string name = containerd::v1::types::Status_Name(status);
-          for (auto& ch : name) ch = static_cast<char>(std::tolower(ch));
+      if (auto task = LoadTask(session, id)) {
+        BERTH_ASSIGN_OR_RETURN(auto status, task->GetStatus());
+        if (status.state != berth::TaskState::kStopped &&
+            status.state != berth::TaskState::kCreated) {
+          std::string_view name = berth::StateName(status.state);
           // ctr prints Go's %v of its status struct here ({running 0 0001-01-01 ...}).
           return Unknown(fmt::format(
               "cannot delete a non stopped container {:?}: its task is {} (stop it first: "
               "berth tasks kill {}, or berth tasks rm -f {})",
               id, name, id, id));
         }
-        BERTH_TRY(task.Delete());
+        BERTH_TRY(task->Delete());
       }
       return DeleteContainer(session, c, !keep_snapshot);
     }();

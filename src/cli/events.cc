@@ -29,6 +29,7 @@
 #include <fmt/format.h>
 
 #include "cli/app.h"
+#include "cli/format.h"
 #include "common/log.h"
 #include "events/types.h"
 
@@ -37,72 +38,6 @@ namespace {
 
 namespace api = containerd::services::events::v1;
 namespace pb = google::protobuf;
-
-// --- Go's time formatting -----------------------------------------------------------------
-
-struct Civil {
-  int64_t year;
-  int month;
-  int day;
-  int hour;
-  int minute;
-  int second;
-};
-
-// Proleptic Gregorian date of a Unix time (any range; H. Hinnant's civil_from_days).
-Civil CivilFromUnix(int64_t secs) {
-  int64_t days = secs / 86400;
-  int64_t sod = secs % 86400;
-  if (sod < 0) {
-    sod += 86400;
-    days -= 1;
-  }
-  int64_t z = days + 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  int day = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
-  int month = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
-  int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
-  return {year,
-          month,
-          day,
-          static_cast<int>(sod / 3600),
-          static_cast<int>(sod % 3600 / 60),
-          static_cast<int>(sod % 60)};
-}
-
-// Go's ".999999999": the fraction without trailing zeros, nothing when zero.
-std::string Fraction(int32_t nanos) {
-  if (nanos == 0) return "";
-  std::string f = fmt::format(".{:09}", nanos);
-  while (f.back() == '0') f.pop_back();
-  return f;
-}
-
-std::string Year(int64_t year) {
-  return year < 0 ? fmt::format("-{:04}", -year) : fmt::format("{:04}", year);
-}
-
-// time.Time.String() of a UTC time: "2006-01-02 15:04:05.999999999 +0000 UTC".
-std::string GoTimeString(int64_t secs, int32_t nanos) {
-  Civil c = CivilFromUnix(secs);
-  return fmt::format("{}-{:02}-{:02} {:02}:{:02}:{:02}{} +0000 UTC", Year(c.year), c.month, c.day,
-                     c.hour, c.minute, c.second, Fraction(nanos));
-}
-
-// time.Time.MarshalJSON of a UTC time: RFC 3339 with nanoseconds; years outside [0, 9999] are an
-// error in Go.
-Result<std::string> GoTimeJson(int64_t secs, int32_t nanos) {
-  Civil c = CivilFromUnix(secs);
-  if (c.year < 0 || c.year > 9999) {
-    return InvalidArgument("Time.MarshalJSON: year outside of range [0,9999]");
-  }
-  return fmt::format("\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}Z\"", c.year, c.month, c.day, c.hour,
-                     c.minute, c.second, Fraction(nanos));
-}
 
 // Go's zero time.Time, what an unset non-nullable stdtime field holds.
 constexpr int64_t kGoZeroSeconds = -62135596800;

@@ -18,6 +18,13 @@ namespace berth::cli {
 
 // ---- Text formatting ----
 
+// Go's time.Time.String() of a UTC time: "2006-01-02 15:04:05.999999999 +0000 UTC" (any year).
+std::string GoTimeString(int64_t secs, int32_t nanos);
+std::string GoTimeString(std::chrono::system_clock::time_point t);
+// Go's time.Time.MarshalJSON of a UTC time: RFC 3339 with nanoseconds, quoted; years outside
+// [0, 9999] are an error, as in Go.
+Result<std::string> GoTimeJson(int64_t secs, int32_t nanos);
+
 // go-units HumanSize: 4 significant digits, decimal units, no space ("1.5kB", "999B").
 std::string HumanSize(double size);
 // containerd's progress.Bytes: one decimal, binary units, a space ("1.0 MiB", "0.0 B").

@@ -1,23 +1,22 @@
 #pragma once
 // What `berth run`, `berth containers` and `berth tasks` share: ctr's container flags, the
 // container creation of ctr's run.NewContainer (image unpack, snapshot, spec, runtime options),
-// the Tasks service client, and ctr's foreground task loop (stdio, tty, signals, exit status).
+// and ctr's foreground task loop (stdio, tty, signals, exit status).
 #include <github.com/containerd/containerd/api/services/containers/v1/containers.grpc.pb.h>
-#include <github.com/containerd/containerd/api/services/tasks/v1/tasks.grpc.pb.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "berth/client.h"
+#include "berth/containers.h"
+#include "berth/tasks.h"
 #include "cli/app.h"
 #include "cli/client.h"
 #include "common/errdefs.h"
@@ -26,7 +25,6 @@
 namespace berth::cli {
 
 namespace containers_api = containerd::services::containers::v1;
-namespace tasks_api = containerd::services::tasks::v1;
 
 inline constexpr const char* kDefaultRuntime = "io.containerd.runc.v2";
 inline constexpr const char* kStopSignalLabel = "io.containerd.image.config.stop-signal";
@@ -93,48 +91,13 @@ Result<std::string> ContainerSpecJson(const containers_api::Container& c);
 
 // ---- Tasks ----
 
-// The Tasks service for one container (and its exec'd processes).
-class TaskClient {
- public:
-  TaskClient(Session session, std::string container_id);
-  const std::string& Id() const { return id_; }
-
-  // Get(exec_id) -> Process (status, pid, stdio paths, terminal).
-  Result<containerd::v1::types::Process> Get(const std::string& exec_id = "") const;
-  Status Kill(int signal, const std::string& exec_id = "", bool all = false) const;
-  Status ResizePty(uint32_t width, uint32_t height, const std::string& exec_id = "") const;
-  Status CloseStdin(const std::string& exec_id = "") const;
-  Result<uint32_t> Start(const std::string& exec_id = "") const;
-  // Delete of the init process (task) or of an exec'd one; returns its exit status.
-  Result<uint32_t> Delete(const std::string& exec_id = "") const;
-  Status Pause() const;
-  Status Resume() const;
-
-  // A Wait call running on its own thread (issued before Start, as the Go client does).
-  class Waiter {
-   public:
-    ~Waiter();
-    // Blocks until the process exits; its exit status.
-    Result<uint32_t> Get();
-    // As Get, for at most `timeout`: nullopt if the process is still running then.
-    std::optional<Result<uint32_t>> GetFor(std::chrono::nanoseconds timeout);
-
-   private:
-    friend class TaskClient;
-    Waiter() = default;
-    std::unique_ptr<grpc::ClientContext> ctx_;
-    std::thread thread_;
-    std::mutex mu_;
-    std::condition_variable cv_;
-    std::optional<Result<uint32_t>> result_;  // guarded by mu_ until the thread is joined
-  };
-  Result<std::unique_ptr<Waiter>> Wait(const std::string& exec_id = "") const;
-
- private:
-  Session session_;
-  std::string id_;
-  std::unique_ptr<tasks_api::Tasks::Stub> stub_;
-};
+// The client library over the CLI's connection (its namespace and --timeout).
+berth::Client LibClient(const Session& session);
+// The library's view of a container record the CLI has loaded, over the same connection.
+berth::Container LibContainer(const Session& session, const containers_api::Container& c);
+// ctr's container.Task(ctx, nil) for container `id` (whose record the caller has checked): its
+// task, not attached to its stdio; NotFound "no running task found: ..." when it has none.
+Result<berth::Task> LoadTask(const Session& session, const std::string& id);
 
 // How a task's stdio is wired (ctr's tasks.NewTask arguments).
 struct TaskIoOptions {
@@ -158,9 +121,9 @@ Result<int> StartTask(const Session& session, const containers_api::Container& c
 
 // ctr's `tasks exec` after the checks: Exec with `process_spec` (an OCI process, JSON), FIFOs
 // named after `exec_id`, then as StartTask; returns the exec'd process's exit status.
-Result<int> ExecProcess(const Session& session, const containers_api::Container& container,
-                        const std::string& exec_id, const nlohmann::json& process_spec, bool tty,
-                        bool detach, const TaskIoOptions& io_options);
+Result<int> ExecProcess(const berth::Task& task, const std::string& exec_id,
+                        const nlohmann::json& process_spec, bool tty, bool detach,
+                        const TaskIoOptions& io_options);
 // ctr's `tasks attach`: the task's own FIFOs (from its state), never removed; the task is
 // deleted once it exits and its exit status returned.
 Result<int> AttachTask(const Session& session, const containers_api::Container& container);

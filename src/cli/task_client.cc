@@ -1,6 +1,5 @@
-// The Tasks service client and ctr's foreground task loop (tasks.NewTask + run/start's wait,
-// signal and resize handling), shared by `run`, `tasks start|exec|attach`.
-#include <github.com/containerd/containerd/runtime/v2/runc/options/oci.pb.h>
+// ctr's foreground task loop (tasks.NewTask + run/start's wait, signal and resize handling) over
+// the client library's Task and Process, shared by `run`, `tasks start|exec|attach`.
 #include <unistd.h>
 
 #include <csignal>
@@ -13,6 +12,7 @@
 
 #include "cli/cio.h"
 #include "cli/run.h"
+#include "client/lib_internal.h"
 #include "common/fs.h"
 #include "common/log.h"
 
@@ -82,141 +82,18 @@ void SetCodeAction(CLI::App* cmd, std::function<Result<int>()> action) {
   });
 }
 
-// ---- TaskClient ----
+// ---- Tasks through the client library ----
 
-TaskClient::TaskClient(Session session, std::string container_id)
-    : session_(std::move(session)),
-      id_(std::move(container_id)),
-      stub_(tasks_api::Tasks::NewStub(session_.Channel())) {}
+berth::Client LibClient(const Session& session) { return detail::ClientOverSession(session); }
 
-Result<containerd::v1::types::Process> TaskClient::Get(const std::string& exec_id) const {
-  tasks_api::GetRequest req;
-  req.set_container_id(id_);
-  req.set_exec_id(exec_id);
-  tasks_api::GetResponse resp;
-  auto ctx = session_.Context();
-  if (auto st = stub_->Get(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
-  return resp.process();
+berth::Container LibContainer(const Session& session, const containers_api::Container& c) {
+  return berth::Container(LibClient(session).State(), detail::ContainerFromProto(c));
 }
 
-Status TaskClient::Kill(int signal, const std::string& exec_id, bool all) const {
-  tasks_api::KillRequest req;
-  req.set_container_id(id_);
-  req.set_exec_id(exec_id);
-  req.set_signal(static_cast<uint32_t>(signal));
-  req.set_all(all);
-  google::protobuf::Empty resp;
-  auto ctx = session_.Context();
-  if (auto st = stub_->Kill(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
-  return Ok();
-}
-
-Status TaskClient::ResizePty(uint32_t width, uint32_t height, const std::string& exec_id) const {
-  tasks_api::ResizePtyRequest req;
-  req.set_container_id(id_);
-  req.set_exec_id(exec_id);
-  req.set_width(width);
-  req.set_height(height);
-  google::protobuf::Empty resp;
-  auto ctx = session_.Context();
-  if (auto st = stub_->ResizePty(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
-  return Ok();
-}
-
-Status TaskClient::CloseStdin(const std::string& exec_id) const {
-  tasks_api::CloseIORequest req;
-  req.set_container_id(id_);
-  req.set_exec_id(exec_id);
-  req.set_stdin(true);
-  google::protobuf::Empty resp;
-  auto ctx = session_.Context();
-  if (auto st = stub_->CloseIO(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
-  return Ok();
-}
-
-Result<uint32_t> TaskClient::Start(const std::string& exec_id) const {
-  tasks_api::StartRequest req;
-  req.set_container_id(id_);
-  req.set_exec_id(exec_id);
-  tasks_api::StartResponse resp;
-  auto ctx = session_.Context();
-  if (auto st = stub_->Start(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
-  return resp.pid();
-}
-
-Result<uint32_t> TaskClient::Delete(const std::string& exec_id) const {
-  tasks_api::DeleteResponse resp;
-  auto ctx = session_.Context();
-  grpc::Status st;
-  if (exec_id.empty()) {
-    tasks_api::DeleteTaskRequest req;
-    req.set_container_id(id_);
-    st = stub_->Delete(ctx.get(), req, &resp);
-  } else {
-    tasks_api::DeleteProcessRequest req;
-    req.set_container_id(id_);
-    req.set_exec_id(exec_id);
-    st = stub_->DeleteProcess(ctx.get(), req, &resp);
-  }
-  if (!st.ok()) return FromGrpc(st);
-  return resp.exit_status();
-}
-
-Status TaskClient::Pause() const {
-  tasks_api::PauseTaskRequest req;
-  req.set_container_id(id_);
-  google::protobuf::Empty resp;
-  auto ctx = session_.Context();
-  if (auto st = stub_->Pause(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
-  return Ok();
-}
-
-Status TaskClient::Resume() const {
-  tasks_api::ResumeTaskRequest req;
-  req.set_container_id(id_);
-  google::protobuf::Empty resp;
-  auto ctx = session_.Context();
-  if (auto st = stub_->Resume(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
-  return Ok();
-}
-
-TaskClient::Waiter::~Waiter() {
-  if (ctx_) ctx_->TryCancel();
-  if (thread_.joinable()) thread_.join();
-}
-
-Result<uint32_t> TaskClient::Waiter::Get() {
-  if (thread_.joinable()) thread_.join();
-  if (!result_) return Unknown("wait: no result");
-  return *result_;
-}
-
-std::optional<Result<uint32_t>> TaskClient::Waiter::GetFor(std::chrono::nanoseconds timeout) {
-  std::unique_lock lock(mu_);
-  if (!cv_.wait_for(lock, timeout, [this] { return result_.has_value(); })) return std::nullopt;
-  return *result_;
-}
-
-Result<std::unique_ptr<TaskClient::Waiter>> TaskClient::Wait(const std::string& exec_id) const {
-  std::unique_ptr<Waiter> w(new Waiter());
-  // No --timeout on Wait: it lasts as long as the process (the Go client's Wait uses its own ctx).
-  w->ctx_ = std::make_unique<grpc::ClientContext>();
-  w->ctx_->AddMetadata("containerd-namespace", session_.Namespace());
-  tasks_api::WaitRequest req;
-  req.set_container_id(id_);
-  req.set_exec_id(exec_id);
-  w->thread_ = std::thread([w = w.get(), req, stub = stub_.get()] {
-    tasks_api::WaitResponse resp;
-    grpc::Status st = stub->Wait(w->ctx_.get(), req, &resp);
-    std::lock_guard lock(w->mu_);
-    if (!st.ok()) {
-      w->result_ = Result<uint32_t>(FromGrpc(st));
-    } else {
-      w->result_ = Result<uint32_t>(resp.exit_status());
-    }
-    w->cv_.notify_all();
-  });
-  return w;
+Result<berth::Task> LoadTask(const Session& session, const std::string& id) {
+  containers_api::Container c;
+  c.set_id(id);
+  return LibContainer(session, c).LoadTask();
 }
 
 // ---- The foreground loop ----
@@ -235,42 +112,31 @@ Status WithContainerRoot(const Session& session, const containers_api::Container
 
 namespace {
 
-// Wires the process's stdio as ctr's NewTask/exec do; `fifo_id` names the FIFOs.
-Result<std::unique_ptr<ProcessIo>> MakeIo(const TaskIoOptions& o, const std::string& fifo_id,
-                                          bool tty) {
-  FifoSet set;
+// The stdio ctr's NewTask/exec wire: none, a log URI (a bare path is a file), or FIFOs copied
+// to and from this process's stdio.
+Result<berth::cio::Creator> IoCreator(const TaskIoOptions& o, bool tty) {
   if (tty) {
     if (o.null_io) return Unknown("tty and null-io cannot be used together");
     if (!o.log_uri.empty()) return Unknown("can't use log-uri with tty");
   }
-  if (o.null_io) {
-    set.terminal = false;  // cio.NullIO: no paths at all
-  } else if (!o.log_uri.empty()) {
-    // cio.LogURI: stdout and stderr both name the URI (a bare path means file://).
+  if (o.null_io) return berth::cio::NullIO();
+  if (!o.log_uri.empty()) {
     std::string uri = o.log_uri;
     if (uri.find("://") == std::string::npos) uri = "file://" + uri;
-    set.out = uri;
-    set.err = uri;
-    return ProcessIo::Start(set, {.in = -1, .out = -1, .err = -1});
-  } else {
-    std::string dir = o.fifo_dir.empty() ? kDefaultFifoDir : o.fifo_dir;
-    BERTH_ASSIGN_OR_RETURN(set, NewFifoSet(dir, fifo_id, /*with_stdin=*/true, tty));
+    return berth::cio::LogUri(uri);
   }
-  ProcessIo::Streams streams{.in = 0, .out = 1, .err = tty ? -1 : 2};
-  if (o.null_io) streams = {.in = -1, .out = -1, .err = -1};
-  return ProcessIo::Start(std::move(set), streams);
+  return berth::cio::Stdio({.terminal = tty, .fifo_dir = o.fifo_dir});
 }
 
 // While the process runs in the foreground: terminal size or forwarded signals.
-Result<std::unique_ptr<SignalLoop>> Relay(const TaskClient& task, const std::string& exec_id,
-                                          bool tty) {
-  auto resize = [&task, exec_id] {
+Result<std::unique_ptr<SignalLoop>> Relay(const berth::Process& process, bool tty) {
+  auto resize = [&process] {
     auto size = TerminalSize(0);
     if (!size) {
       log::L().WithError(size.error()).Error("get pty size");
       return;
     }
-    if (Status st = task.ResizePty(size->width, size->height, exec_id); !st) {
+    if (Status st = process.Resize(size->width, size->height); !st) {
       log::L().WithError(st.error()).Error("resize pty");
     }
   };
@@ -278,13 +144,13 @@ Result<std::unique_ptr<SignalLoop>> Relay(const TaskClient& task, const std::str
   // Signals are blocked since the command began (SetCodeAction), so they are forwarded with a
   // terminal too: unlike ctr, which dies of them and leaves the task running.
   auto gone = std::make_shared<std::atomic<bool>>(false);
-  return SignalLoop::Start(ForwardedSignals(), [&task, exec_id, gone, tty, resize](int sig) {
+  return SignalLoop::Start(ForwardedSignals(), [&process, gone, tty, resize](int sig) {
     if (tty && sig == SIGWINCH) {
       resize();
       return;
     }
     if (*gone) return;
-    if (Status st = task.Kill(sig, exec_id); !st) {
+    if (Status st = process.Kill(sig); !st) {
       if (st.error().Is(Errc::kNotFound)) {
         *gone = true;  // as ctr: stop forwarding once the process is gone
         return;
@@ -292,19 +158,6 @@ Result<std::unique_ptr<SignalLoop>> Relay(const TaskClient& task, const std::str
       log::L().WithError(st.error()).Error(fmt::format("forward signal {}", sig));
     }
   });
-}
-
-// The Go client's task.Delete: the IO finishes first (Cancel only stops unopened streams, so no
-// output is lost), then the Delete call; the FIFOs go with `io`.
-Result<uint32_t> DeleteWithIo(const TaskClient& task, const std::string& exec_id,
-                              std::unique_ptr<ProcessIo>& io) {
-  if (io) {
-    io->Cancel();
-    io->Wait();
-  }
-  auto r = task.Delete(exec_id);
-  io.reset();
-  return r;
 }
 
 }  // namespace
@@ -321,87 +174,53 @@ Result<int> StartTask(const Session& session, const containers_api::Container& c
     if (options.io.null_io) return Unknown("tty and null-io cannot be used together");
     BERTH_ASSIGN_OR_RETURN(raw, RawTerminal::Make(0));
   }
-  // Declared before `io`, so it outlives the stdin closer that io's threads may call.
-  TaskClient task(session, container.id());
-  BERTH_ASSIGN_OR_RETURN(auto io, MakeIo(options.io, container.id(), tty));
-
+  BERTH_ASSIGN_OR_RETURN(auto io, IoCreator(options.io, tty));
   // container.NewTask: rootfs = the snapshot's mounts, stdio paths, runtime options.
-  tasks_api::CreateTaskRequest req;
-  req.set_container_id(container.id());
-  if (!container.snapshot_key().empty()) {
-    SnapshotClient snapshots(session, container.snapshotter());
-    BERTH_ASSIGN_OR_RETURN(auto mounts, snapshots.Mounts(container.snapshot_key()));
-    for (const auto& m : mounts) {
-      auto* pm = req.add_rootfs();
-      pm->set_type(m.type);
-      pm->set_source(m.source);
-      pm->set_target(m.target);
-      for (const auto& o : m.options) pm->add_options(o);
-    }
-  }
-  req.set_stdin(io->Fifos().in);
-  req.set_stdout(io->Fifos().out);
-  req.set_stderr(io->Fifos().err);
-  req.set_terminal(tty);
-  if (options.no_pivot) {
-    containerd::runc::v1::Options runc;
-    runc.set_no_pivot_root(true);
-    req.mutable_options()->set_type_url(kRuncOptionsTypeUrl);
-    req.mutable_options()->set_value(runc.SerializeAsString());
-  }
-  {
-    auto stub = tasks_api::Tasks::NewStub(session.Channel());
-    tasks_api::CreateTaskResponse resp;
-    auto ctx = session.Context();
-    if (auto st = stub->Create(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
-  }
-  io->SetStdinCloser([&task] {
-    if (Status st = task.CloseStdin(); !st) {
-      log::L().WithError(st.error()).Debug("close stdin");
-    }
-  });
+  BERTH_ASSIGN_OR_RETURN(
+      berth::Task task,
+      LibContainer(session, container).NewTask(io, {.no_pivot_root = options.no_pivot}));
 
-  std::unique_ptr<TaskClient::Waiter> waiter;
+  // Task.Delete lets the output drain first, then removes the task and its FIFOs.
+  std::optional<berth::ExitWaiter> waiter;
   if (!options.detach) {
     auto w = task.Wait();
     if (!w) {
-      (void)DeleteWithIo(task, "", io);
+      (void)task.Delete();
       return std::move(w).error();
     }
     waiter = std::move(*w);
   }
-  auto process = task.Get();
-  if (!options.pid_file.empty() && process) {
-    if (Status st = WritePidFile(options.pid_file, static_cast<int>(process->pid())); !st) {
-      if (!options.detach) (void)DeleteWithIo(task, "", io);
+  if (!options.pid_file.empty()) {
+    if (Status st = WritePidFile(options.pid_file, static_cast<int>(task.Pid())); !st) {
+      if (!options.detach) (void)task.Delete();
       return std::move(st).error();
     }
   }
   if (auto started = task.Start(); !started) {
     if (!options.detach) {
       waiter.reset();
-      (void)DeleteWithIo(task, "", io);
+      (void)task.Delete();
     }
     return std::move(started).error();
   }
   if (options.detach) {
-    io->Detach();
+    if (berth::cio::IO* stdio = task.IO()) stdio->Detach();
     return 0;
   }
-  BERTH_ASSIGN_OR_RETURN(auto relay, Relay(task, "", tty));
+  BERTH_ASSIGN_OR_RETURN(auto relay, Relay(task, tty));
   auto status = waiter->Get();
   relay.reset();
   if (!status) {
-    (void)DeleteWithIo(task, "", io);
+    (void)task.Delete();
     return std::move(status).error();
   }
-  BERTH_TRY(DeleteWithIo(task, "", io));
-  return static_cast<int>(*status);
+  BERTH_TRY(task.Delete());
+  return static_cast<int>(status->code);
 }
 
 // `tasks exec`: ctr's exec over an existing task.
-Result<int> ExecProcess(const Session& session, const containers_api::Container& container,
-                        const std::string& exec_id, const json& process_spec, bool tty, bool detach,
+Result<int> ExecProcess(const berth::Task& task, const std::string& exec_id,
+                        const json& process_spec, bool tty, bool detach,
                         const TaskIoOptions& io_options) {
   if (tty && !io_options.log_uri.empty()) return Unknown("can't use log-uri with tty");
   if (!io_options.log_uri.empty() && !io_options.fifo_dir.empty()) {
@@ -411,50 +230,32 @@ Result<int> ExecProcess(const Session& session, const containers_api::Container&
   if (tty) {
     BERTH_ASSIGN_OR_RETURN(raw, RawTerminal::Make(0));
   }
-  TaskClient task(session, container.id());  // outlives io (see StartTask)
-  BERTH_ASSIGN_OR_RETURN(auto io, MakeIo(io_options, exec_id, tty));
-  tasks_api::ExecProcessRequest req;
-  req.set_container_id(container.id());
-  req.set_exec_id(exec_id);
-  req.set_stdin(io->Fifos().in);
-  req.set_stdout(io->Fifos().out);
-  req.set_stderr(io->Fifos().err);
-  req.set_terminal(tty);
-  req.mutable_spec()->set_type_url("types.containerd.io/opencontainers/runtime-spec/1/Process");
-  req.mutable_spec()->set_value(process_spec.dump());
-  {
-    auto stub = tasks_api::Tasks::NewStub(session.Channel());
-    google::protobuf::Empty resp;
-    auto ctx = session.Context();
-    if (auto st = stub->Exec(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
+  BERTH_ASSIGN_OR_RETURN(auto io, IoCreator(io_options, tty));
+  BERTH_ASSIGN_OR_RETURN(berth::Process process, task.Exec(exec_id, process_spec, io));
+  std::optional<berth::ExitWaiter> waiter;
+  if (auto w = process.Wait(); !w) {
+    if (!detach) (void)process.Delete();
+    return std::move(w).error();
+  } else {
+    waiter = std::move(*w);
   }
-  io->SetStdinCloser([&task, exec_id] {
-    if (Status st = task.CloseStdin(exec_id); !st) {
-      log::L().WithError(st.error()).Debug("close stdin");
-    }
-  });
-  auto waiter = task.Wait(exec_id);
-  if (!waiter) {
-    if (!detach) (void)DeleteWithIo(task, exec_id, io);
-    return std::move(waiter).error();
-  }
-  if (auto started = task.Start(exec_id); !started) {
-    waiter->reset();
-    if (!detach) (void)DeleteWithIo(task, exec_id, io);
+  if (auto started = process.Start(); !started) {
+    waiter.reset();
+    if (!detach) (void)process.Delete();
     return std::move(started).error();
   }
   if (detach) {
-    waiter->reset();
-    io->Detach();
+    waiter.reset();
+    if (berth::cio::IO* stdio = process.IO()) stdio->Detach();
     return 0;
   }
-  BERTH_ASSIGN_OR_RETURN(auto relay, Relay(task, exec_id, tty));
-  auto status = (*waiter)->Get();
+  BERTH_ASSIGN_OR_RETURN(auto relay, Relay(process, tty));
+  auto status = waiter->Get();
   relay.reset();
   // ctr defers process.Delete (its result is not checked) and returns the exit status.
-  (void)DeleteWithIo(task, exec_id, io);
+  (void)process.Delete();
   if (!status) return std::move(status).error();
-  return static_cast<int>(*status);
+  return static_cast<int>(status->code);
 }
 
 // `tasks attach`: the FIFOs the task was created with, as cio.NewAttach(cio.WithStdio).
@@ -467,22 +268,15 @@ Result<int> AttachTask(const Session& session, const containers_api::Container& 
   if (tty) {
     BERTH_ASSIGN_OR_RETURN(raw, RawTerminal::Make(0));
   }
-  TaskClient task(session, container.id());
-  BERTH_ASSIGN_OR_RETURN(auto process, task.Get());
-  FifoSet set;  // no dir: attaching never removes the FIFOs
-  set.in = process.stdin();
-  set.out = process.stdout();
-  set.err = process.stderr();
-  set.terminal = process.terminal();
-  BERTH_ASSIGN_OR_RETURN(auto io, ProcessIo::Start(set, {.in = 0, .out = 1, .err = 2}));
-  io->SetStdinCloser([&task] { (void)task.CloseStdin(); });
+  BERTH_ASSIGN_OR_RETURN(berth::Task task,
+                         LibContainer(session, container).LoadTask(berth::cio::AttachStdio()));
   BERTH_ASSIGN_OR_RETURN(auto waiter, task.Wait());
-  BERTH_ASSIGN_OR_RETURN(auto relay, Relay(task, "", tty));
-  auto status = waiter->Get();
+  BERTH_ASSIGN_OR_RETURN(auto relay, Relay(task, tty));
+  auto status = waiter.Get();
   relay.reset();
-  (void)DeleteWithIo(task, "", io);  // ctr: defer task.Delete(ctx)
+  (void)task.Delete();  // ctr: defer task.Delete(ctx)
   if (!status) return std::move(status).error();
-  return static_cast<int>(*status);
+  return static_cast<int>(status->code);
 }
 
 }  // namespace berth::cli

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cio.h"
+#include "cli/format.h"
 #include "cli/run.h"
 #include "cli/table.h"
 #include "cli/tabwriter.h"
@@ -27,29 +28,15 @@ using json = nlohmann::json;
 using ojson = nlohmann::ordered_json;
 namespace pb = google::protobuf;
 
-std::unique_ptr<tasks_api::Tasks::Stub> TasksStub(const Session& session) {
-  return tasks_api::Tasks::NewStub(session.Channel());
-}
-
 Status RequireId(const std::string& id) {
   if (id.empty()) return Unknown("container id must be provided");
   return Ok();
 }
 
-// Go's time.Time.String() in UTC: "2006-01-02 15:04:05.999999999 +0000 UTC".
-std::string GoTimeString(const pb::Timestamp& t) {
-  std::time_t secs = static_cast<std::time_t>(t.seconds());
-  std::tm tm{};
-  ::gmtime_r(&secs, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  std::string out = buf;
-  if (t.nanos() != 0) {
-    std::string frac = fmt::format("{:09d}", t.nanos());
-    while (!frac.empty() && frac.back() == '0') frac.pop_back();
-    out += "." + frac;
-  }
-  return out + " +0000 UTC";
+// The process a --exec-id names, or the task itself.
+Result<berth::Process> ProcessOf(const berth::Task& task, const std::string& exec_id) {
+  if (exec_id.empty()) return berth::Process(task);
+  return task.LoadProcess(exec_id);
 }
 
 // encoding/json of a gogo-generated message: fields in declaration order under their proto
@@ -122,22 +109,18 @@ std::string GoUintList(const pb::RepeatedField<uint64_t>& list) {
 Status ListAction(App& app, bool quiet, const std::string& format) {
   BERTH_ASSIGN_OR_RETURN(OutputFormat output, ParseOutputFormat(format));
   BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
-  tasks_api::ListTasksRequest req;
-  tasks_api::ListTasksResponse resp;
-  auto ctx = session.Context();
-  if (auto st = TasksStub(session)->List(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
-  auto id_of = [](const containerd::v1::types::Process& p) {
-    return p.id().empty() ? p.container_id() : p.id();
-  };
+  BERTH_ASSIGN_OR_RETURN(auto tasks, LibClient(session).Tasks());
   if (quiet) {
-    for (const auto& t : resp.tasks()) fmt::print("{}\n", id_of(t));
+    for (const auto& t : tasks) fmt::print("{}\n", t.id);
     return Ok();
   }
   Table table({{"TASK", "id"}, {"PID", "pid"}, {"STATUS", "status"}, {"", "exit_status"}},
               {.writer = TabWriter(4, 4), .row_end = "\n"});
-  for (const auto& t : resp.tasks()) {
-    table.Add({id_of(t), NumberCell(std::to_string(t.pid()), t.pid()),
-               containerd::v1::types::Status_Name(t.status()), NumberCell("", t.exit_status())});
+  for (const auto& t : tasks) {
+    std::string state(berth::StateName(t.state));  // ctr prints the protobuf name: RUNNING
+    for (auto& ch : state) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    table.Add(
+        {t.id, NumberCell(std::to_string(t.pid), t.pid), state, NumberCell("", t.exit_status)});
   }
   fmt::print("{}", table.Render(output));
   return Ok();
@@ -148,32 +131,27 @@ Status PsAction(App& app, const std::string& format, const std::string& id) {
   BERTH_TRY(RequireId(id));
   BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   BERTH_TRY(GetContainer(session, id));
-  tasks_api::ListPidsRequest req;
-  req.set_container_id(id);
-  tasks_api::ListPidsResponse resp;
-  auto ctx = session.Context();
-  if (auto st = TasksStub(session)->ListPids(ctx.get(), req, &resp); !st.ok()) {
-    return FromGrpc(st);
-  }
+  BERTH_ASSIGN_OR_RETURN(berth::Task task, LoadTask(session, id));
+  BERTH_ASSIGN_OR_RETURN(auto processes, task.Pids());
   Table table({{"PID", "pid"}, {"INFO", "info"}, {"", "exec_id"}},
               {.writer = TabWriter(1, 4), .header_end = "\n", .row_end = "\n"});
-  for (const auto& p : resp.processes()) {
+  for (const auto& p : processes) {
     std::string info = "-";
     std::string exec_id;
-    if (p.has_info()) {
-      if (p.info().type_url() == "containerd.runc.v1.ProcessDetails") {
+    if (!p.info_type_url.empty()) {
+      if (p.info_type_url == "containerd.runc.v1.ProcessDetails") {
         containerd::runc::v1::ProcessDetails details;
-        if (!details.ParseFromString(p.info().value())) {
+        if (!details.ParseFromString(p.info)) {
           return InvalidArgument("process info: malformed containerd.runc.v1.ProcessDetails");
         }
         // gogo's String() of the message, which ctr's %+v prints.
         info = fmt::format("&ProcessDetails{{ExecID:{},XXX_unrecognized:[],}}", details.exec_id());
         exec_id = details.exec_id();
       } else {
-        return NotFound(fmt::format("type with url {}: not found", p.info().type_url()));
+        return NotFound(fmt::format("type with url {}: not found", p.info_type_url));
       }
     }
-    table.Add({NumberCell(std::to_string(p.pid()), p.pid()), info, exec_id});
+    table.Add({NumberCell(std::to_string(p.pid), p.pid), info, exec_id});
   }
   fmt::print("{}", table.Render(output));
   return Ok();
@@ -192,9 +170,9 @@ Status KillAction(App& app, const std::string& signal, const std::string& exec_i
     // containerd.GetStopSignal: the image's stop signal recorded on the container.
     BERTH_ASSIGN_OR_RETURN(sig, ParseSignal(it->second));
   }
-  TaskClient task(session, id);
-  BERTH_TRY(task.Get());
-  return task.Kill(sig, exec_id, all);
+  BERTH_ASSIGN_OR_RETURN(berth::Task task, LoadTask(session, id));
+  BERTH_ASSIGN_OR_RETURN(berth::Process process, ProcessOf(task, exec_id));
+  return process.Kill(sig, all);
 }
 
 // `tasks stop`: SIGTERM (or the image's stop signal label), up to `timeout` for the task to
@@ -203,9 +181,9 @@ Status StopAction(App& app, const std::string& id, const std::string& timeout_te
   BERTH_ASSIGN_OR_RETURN(auto timeout, ParseDuration(timeout_text));
   BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   BERTH_ASSIGN_OR_RETURN(auto container, GetContainer(session, id));
-  TaskClient task(session, id);
-  BERTH_ASSIGN_OR_RETURN(auto p, task.Get());
-  if (p.status() == containerd::v1::types::STOPPED) return Ok();
+  BERTH_ASSIGN_OR_RETURN(berth::Task task, LoadTask(session, id));
+  BERTH_ASSIGN_OR_RETURN(auto p, task.GetStatus());
+  if (p.state == berth::TaskState::kStopped) return Ok();
   BERTH_ASSIGN_OR_RETURN(int sig, ParseSignal("SIGTERM"));
   if (auto it = container.labels().find("io.containerd.image.config.stop-signal");
       it != container.labels().end()) {
@@ -213,20 +191,19 @@ Status StopAction(App& app, const std::string& id, const std::string& timeout_te
   }
   BERTH_ASSIGN_OR_RETURN(auto waiter, task.Wait());
   if (Status st = task.Kill(sig); !st && !st.error().Is(Errc::kNotFound)) return st;
-  if (auto done = waiter->GetFor(timeout)) return *done ? Ok() : Status(done->error());
+  if (auto done = waiter.GetFor(timeout)) return *done ? Ok() : Status(done->error());
   log::L().With("timeout", timeout_text).Warn(fmt::format("task {:?} still running: SIGKILL", id));
-  if (Status st = task.Kill(SIGKILL, "", true); !st && !st.error().Is(Errc::kNotFound)) {
+  if (Status st = task.Kill(SIGKILL, true); !st && !st.error().Is(Errc::kNotFound)) {
     return st;
   }
-  auto done = waiter->Get();
+  auto done = waiter.Get();
   return done ? Ok() : Status(done.error());
 }
 
 Status PauseResumeAction(App& app, const std::string& id, bool pause) {
   BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   BERTH_TRY(GetContainer(session, id));
-  TaskClient task(session, id);
-  BERTH_TRY(task.Get());
+  BERTH_ASSIGN_OR_RETURN(berth::Task task, LoadTask(session, id));
   return pause ? task.Pause() : task.Resume();
 }
 
@@ -234,35 +211,34 @@ Status DeleteAction(App& app, bool force, const std::string& exec_id,
                     const std::vector<std::string>& ids, int* exit_code) {
   BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   // containerd's WithProcessKill: SIGKILL (all processes for a task), wait, then delete.
-  auto kill_and_wait = [&](const TaskClient& task, const std::string& eid) -> Status {
-    auto p = task.Get(eid);
-    if (!p) return std::move(p).error();
-    if (p->status() == containerd::v1::types::STOPPED) return Ok();
-    BERTH_ASSIGN_OR_RETURN(auto waiter, task.Wait(eid));
-    if (Status st = task.Kill(SIGKILL, eid, eid.empty()); !st && !st.error().Is(Errc::kNotFound)) {
+  auto kill_and_wait = [](const berth::Process& p) -> Status {
+    BERTH_ASSIGN_OR_RETURN(auto status, p.GetStatus());
+    if (status.state == berth::TaskState::kStopped) return Ok();
+    BERTH_ASSIGN_OR_RETURN(auto waiter, p.Wait());
+    if (Status st = p.Kill(SIGKILL, p.ExecId().empty()); !st && !st.error().Is(Errc::kNotFound)) {
       return st;
     }
-    (void)waiter->Get();
+    (void)waiter.Get();
     return Ok();
   };
-  // The Go client's pre-check before Delete.
-  auto check_stopped = [](const TaskClient& task, const std::string& eid) -> Status {
-    BERTH_ASSIGN_OR_RETURN(auto p, task.Get(eid));
-    auto s = p.status();
-    if (s == containerd::v1::types::STOPPED || s == containerd::v1::types::CREATED) return Ok();
-    std::string name = containerd::v1::types::Status_Name(s);
-    for (auto& ch : name) ch = static_cast<char>(std::tolower(ch));
-    return FailedPrecondition(fmt::format("task must be stopped before deletion: {}", name));
+  // The Go client's pre-check before Delete, in ctr's words.
+  auto check_stopped = [](const berth::Process& p) -> Status {
+    BERTH_ASSIGN_OR_RETURN(auto status, p.GetStatus());
+    if (status.state == berth::TaskState::kStopped || status.state == berth::TaskState::kCreated) {
+      return Ok();
+    }
+    return FailedPrecondition(
+        fmt::format("task must be stopped before deletion: {}", berth::StateName(status.state)));
   };
   if (!exec_id.empty()) {
     std::string id = ids.empty() ? "" : ids[0];
     BERTH_TRY(GetContainer(session, id));
-    TaskClient task(session, id);
-    BERTH_TRY(task.Get());
-    if (force) BERTH_TRY(kill_and_wait(task, exec_id));
-    BERTH_TRY(check_stopped(task, exec_id));
-    BERTH_ASSIGN_OR_RETURN(uint32_t code, task.Delete(exec_id));
-    *exit_code = static_cast<int>(code);
+    BERTH_ASSIGN_OR_RETURN(berth::Task task, LoadTask(session, id));
+    BERTH_ASSIGN_OR_RETURN(berth::Process process, task.LoadProcess(exec_id));
+    if (force) BERTH_TRY(kill_and_wait(process));
+    BERTH_TRY(check_stopped(process));
+    BERTH_ASSIGN_OR_RETURN(auto status, process.Delete());
+    *exit_code = static_cast<int>(status.code);
     return Ok();
   }
   std::optional<Error> exit_error;
@@ -270,12 +246,12 @@ Status DeleteAction(App& app, bool force, const std::string& exec_id,
     auto result = [&]() -> Result<uint32_t> {
       auto c = GetContainer(session, id);
       if (!c) return std::move(c).error().Wrap("failed to load task from " + id);
-      TaskClient task(session, id);
-      if (auto p = task.Get(); !p)
-        return std::move(p).error().Wrap("failed to load task from " + id);
-      if (force) BERTH_TRY(kill_and_wait(task, ""));
-      BERTH_TRY(check_stopped(task, ""));
-      return task.Delete();
+      auto task = LoadTask(session, id);
+      if (!task) return std::move(task).error().Wrap("failed to load task from " + id);
+      if (force) BERTH_TRY(kill_and_wait(*task));
+      BERTH_TRY(check_stopped(*task));
+      BERTH_ASSIGN_OR_RETURN(auto status, task->Delete());
+      return status.code;
     }();
     if (!result) {
       // The first failure is printed once, as the command's error; later ones are logged.
@@ -297,26 +273,17 @@ Status DeleteAction(App& app, bool force, const std::string& exec_id,
 Status MetricsAction(App& app, const std::string& format, const std::string& id) {
   BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   BERTH_TRY(GetContainer(session, id));
-  TaskClient task(session, id);
-  BERTH_TRY(task.Get());
-  tasks_api::MetricsRequest req;
-  req.add_filters("id==" + id);
-  tasks_api::MetricsResponse resp;
-  auto ctx = session.Context();
-  if (auto st = TasksStub(session)->Metrics(ctx.get(), req, &resp); !st.ok()) {
-    return FromGrpc(st);
-  }
-  if (resp.metrics().empty()) return NotFound("no metrics received");
-  const auto& metric = resp.metrics(0);
+  BERTH_ASSIGN_OR_RETURN(berth::Task task, LoadTask(session, id));
+  BERTH_ASSIGN_OR_RETURN(berth::Metrics metric, task.GetMetrics());
   io::containerd::cgroups::v1::Metrics v1;
   io::containerd::cgroups::v2::Metrics v2;
   const pb::Message* data = nullptr;
-  const std::string& url = metric.data().type_url();
+  const std::string& url = metric.type_url;
   if (url == "io.containerd.cgroups.v1.Metrics") {
-    if (!v1.ParseFromString(metric.data().value())) return InvalidArgument("malformed v1 metrics");
+    if (!v1.ParseFromString(metric.data)) return InvalidArgument("malformed v1 metrics");
     data = &v1;
   } else if (url == "io.containerd.cgroups.v2.Metrics") {
-    if (!v2.ParseFromString(metric.data().value())) return InvalidArgument("malformed v2 metrics");
+    if (!v2.ParseFromString(metric.data)) return InvalidArgument("malformed v2 metrics");
     data = &v2;
   } else {
     return Unknown("cannot convert metric data to cgroups.Metrics or windows.Statistics");
@@ -324,7 +291,7 @@ Status MetricsAction(App& app, const std::string& format, const std::string& id)
   if (format == "table") {
     TabWriter tw(1, 4);
     tw.Write("ID\tTIMESTAMP\t\n");
-    tw.Write(fmt::format("{}\t{}\t\n\n", metric.id(), GoTimeString(metric.timestamp())));
+    tw.Write(fmt::format("{}\t{}\t\n\n", metric.id, GoTimeString(metric.timestamp)));
     tw.Write("METRIC\tVALUE\t\n");
     if (data == &v1) {
       if (v1.has_memory()) {
@@ -391,14 +358,8 @@ Status UpdateAction(App& app, const UpdateFlags& f, const std::string& id) {
   if (resources.empty()) return InvalidArgument("nothing to update: give at least one limit");
   BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   BERTH_TRY(GetContainer(session, id));
-  tasks_api::UpdateTaskRequest req;
-  req.set_container_id(id);
-  req.mutable_resources()->set_type_url(std::string(oci::kResourcesTypeUrl));
-  req.mutable_resources()->set_value(resources.dump());
-  google::protobuf::Empty resp;
-  auto ctx = session.Context();
-  if (auto st = TasksStub(session)->Update(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
-  return Ok();
+  BERTH_ASSIGN_OR_RETURN(berth::Task task, LoadTask(session, id));
+  return task.Update(resources.dump());
 }
 
 struct ExecFlags {
@@ -436,9 +397,8 @@ Result<int> ExecAction(App& app, const ExecFlags& f, const std::vector<std::stri
   }
   process["args"] = cmd;
   if (!f.cwd.empty()) process["cwd"] = f.cwd;
-  TaskClient task(session, id);
-  BERTH_TRY(task.Get());
-  return ExecProcess(session, c, f.exec_id, process, f.tty, f.detach,
+  BERTH_ASSIGN_OR_RETURN(berth::Task task, LoadTask(session, id));
+  return ExecProcess(task, f.exec_id, process, f.tty, f.detach,
                      {.null_io = false, .log_uri = f.log_uri, .fifo_dir = f.fifo_dir});
 }
 

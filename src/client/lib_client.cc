@@ -74,15 +74,15 @@ Result<Client> Client::Connect(const std::string& address, ClientOptions options
   }
   BERTH_ASSIGN_OR_RETURN(auto channel, client::Dial(path, options.connect_timeout));
   return Client(std::make_shared<const detail::ClientState>(detail::ClientState{
-      client::Session(std::move(channel), options.default_namespace, options.timeout), path}));
+      client::Session(std::move(channel), options.default_namespace, options.timeout)}));
 }
 
 Client Client::WithNamespace(std::string ns) const {
-  return Client(detail::WithSession(*state_, state_->session.WithNamespace(std::move(ns))));
+  return Client(detail::WithSession(state_->session.WithNamespace(std::move(ns))));
 }
 
 Client Client::WithLease(std::string id) const {
-  return Client(detail::WithSession(*state_, state_->session.WithLease(std::move(id))));
+  return Client(detail::WithSession(state_->session.WithLease(std::move(id))));
 }
 
 const std::string& Client::Namespace() const { return state_->session.Namespace(); }

@@ -16,7 +16,9 @@ namespace tasks_api = containerd::services::tasks::v1;
 
 constexpr const char* kDefaultRuntime = "io.containerd.runc.v2";
 
-ContainerInfo FromProto(const containers_api::Container& c) {
+}  // namespace
+
+ContainerInfo detail::ContainerFromProto(const containers_api::Container& c) {
   ContainerInfo out;
   out.id = c.id();
   out.labels = {c.labels().begin(), c.labels().end()};
@@ -36,6 +38,8 @@ ContainerInfo FromProto(const containers_api::Container& c) {
   out.updated_at = detail::FromProto(c.updated_at());
   return out;
 }
+
+namespace {
 
 containers_api::Container ToProto(const ContainerInfo& info) {
   containers_api::Container c;
@@ -68,7 +72,7 @@ Result<ContainerInfo> Get(const detail::ClientState& s, const std::string& id) {
   if (auto st = Stub(s)->Get(ctx.get(), req, &resp); !st.ok()) {
     return client::FromGrpc(st).Wrap(fmt::format("container {:?}", id));
   }
-  return FromProto(resp.container());
+  return detail::ContainerFromProto(resp.container());
 }
 
 Result<std::string> Snapshotter(const ContainerBuilder& b) {
@@ -220,7 +224,7 @@ Result<Container> Client::NewContainer(const std::string& id,
   if (auto st = Stub(*state_)->Create(ctx.get(), req, &resp); !st.ok()) {
     return fail(client::FromGrpc(st));
   }
-  return Container(state_, FromProto(resp.container()));
+  return Container(state_, detail::ContainerFromProto(resp.container()));
 }
 
 Result<Container> Client::LoadContainer(const std::string& id) const {
@@ -237,7 +241,7 @@ Result<std::vector<Container>> Client::Containers(const std::vector<std::string>
     return client::FromGrpc(st).Wrap("list containers");
   }
   std::vector<Container> out;
-  for (const auto& c : resp.containers()) out.emplace_back(state_, FromProto(c));
+  for (const auto& c : resp.containers()) out.emplace_back(state_, detail::ContainerFromProto(c));
   return out;
 }
 
@@ -280,7 +284,7 @@ Result<std::map<std::string, std::string>> Container::SetLabels(
   if (auto st = Stub(*client_)->Update(ctx.get(), req, &resp); !st.ok()) {
     return client::FromGrpc(st).Wrap(fmt::format("set labels of container {:?}", info_.id));
   }
-  info_ = FromProto(resp.container());
+  info_ = detail::ContainerFromProto(resp.container());
   return info_.labels;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // What the public client library (include/berth) shares between its implementation files: the
 // state behind a Client, and conversions between the API's protobuf types and the public ones.
+#include <github.com/containerd/containerd/api/services/containers/v1/containers.pb.h>
 #include <google/protobuf/timestamp.pb.h>
 
 #include <chrono>
@@ -19,12 +20,18 @@ namespace berth::detail {
 
 struct ClientState {
   client::Session session;
-  std::string address;
 };
 
-inline std::shared_ptr<const ClientState> WithSession(const ClientState& s,
-                                                      client::Session session) {
-  return std::make_shared<const ClientState>(ClientState{std::move(session), s.address});
+// A public Client over a session the caller already holds (the CLI's connection).
+inline Client ClientOverSession(client::Session session) {
+  return Client(std::make_shared<const ClientState>(ClientState{std::move(session)}));
+}
+
+// The public view of a container record (containers.Container).
+ContainerInfo ContainerFromProto(const containerd::services::containers::v1::Container& c);
+
+inline std::shared_ptr<const ClientState> WithSession(client::Session session) {
+  return std::make_shared<const ClientState>(ClientState{std::move(session)});
 }
 
 // One process of a task (or the task itself: exec_id empty) and the IO it owns.

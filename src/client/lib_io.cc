@@ -22,6 +22,9 @@ class ProcessIoAdapter final : public IO {
   void SetStdinCloser(std::function<void()> closer) override {
     if (io_) io_->SetStdinCloser(std::move(closer));
   }
+  void Detach() override {
+    if (io_) io_->Detach();
+  }
 
  private:
   cio::Config config_;
@@ -76,6 +79,18 @@ Creator LogUri(const std::string& uri) {
     };
   }
   return UriCreator(uri);
+}
+
+Attacher AttachStdio() {
+  return [](const Config& existing) -> Result<std::unique_ptr<IO>> {
+    client::FifoSet set;  // no dir: attaching never removes the FIFOs
+    set.in = existing.stdin_path;
+    set.out = existing.stdout_path;
+    set.err = existing.stderr_path;
+    set.terminal = existing.terminal;
+    BERTH_ASSIGN_OR_RETURN(auto io, client::ProcessIo::Start(set, {.in = 0, .out = 1, .err = 2}));
+    return std::unique_ptr<IO>(std::make_unique<ProcessIoAdapter>(existing, std::move(io)));
+  };
 }
 
 }  // namespace berth::cio

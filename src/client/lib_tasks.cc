@@ -26,20 +26,20 @@ std::string Describe(const detail::ProcessState& p) {
   return fmt::format("process {:?} of task {:?}", p.exec_id, p.container_id);
 }
 
-const char* StatusName(TaskStatus s) {
+TaskState StateOf(TaskStatus s) {
   switch (s) {
     case containerd::v1::types::CREATED:
-      return "created";
+      return TaskState::kCreated;
     case containerd::v1::types::RUNNING:
-      return "running";
+      return TaskState::kRunning;
     case containerd::v1::types::STOPPED:
-      return "stopped";
+      return TaskState::kStopped;
     case containerd::v1::types::PAUSED:
-      return "paused";
+      return TaskState::kPaused;
     case containerd::v1::types::PAUSING:
-      return "pausing";
+      return TaskState::kPausing;
     default:
-      return "unknown";
+      return TaskState::kUnknown;
   }
 }
 
@@ -60,6 +60,24 @@ std::function<void()> StdinCloser(std::shared_ptr<const detail::ClientState> cli
 }
 
 }  // namespace
+
+std::string_view StateName(TaskState state) {
+  switch (state) {
+    case TaskState::kCreated:
+      return "created";
+    case TaskState::kRunning:
+      return "running";
+    case TaskState::kStopped:
+      return "stopped";
+    case TaskState::kPaused:
+      return "paused";
+    case TaskState::kPausing:
+      return "pausing";
+    case TaskState::kUnknown:
+      break;
+  }
+  return "unknown";
+}
 
 // ---- ExitWaiter ----
 
@@ -84,6 +102,15 @@ Result<ExitStatus> ExitWaiter::Get() {
   if (!impl_) return FailedPrecondition("exit waiter: moved from");
   std::unique_lock lock(impl_->mu);
   impl_->cv.wait(lock, [this] { return impl_->result.has_value(); });
+  return *impl_->result;
+}
+
+std::optional<Result<ExitStatus>> ExitWaiter::GetFor(std::chrono::nanoseconds timeout) {
+  if (!impl_) return Result<ExitStatus>(FailedPrecondition("exit waiter: moved from"));
+  std::unique_lock lock(impl_->mu);
+  if (!impl_->cv.wait_for(lock, timeout, [this] { return impl_->result.has_value(); })) {
+    return std::nullopt;
+  }
   return *impl_->result;
 }
 
@@ -115,7 +142,7 @@ Result<uint32_t> Process::Start() {
     // As the Go client: a process that cannot start gives up its IO.
     std::lock_guard lock(state_->mu);
     if (state_->io) state_->io->Cancel();
-    return client::FromGrpc(st).Wrap("start " + Describe(*state_));
+    return client::FromGrpc(st);
   }
   state_->pid = resp.pid();
   return resp.pid();
@@ -130,8 +157,7 @@ Status Process::Kill(int signal, bool all) const {
   google::protobuf::Empty resp;
   auto ctx = state_->client->session.Context();
   if (auto st = Stub(*state_->client)->Kill(ctx.get(), req, &resp); !st.ok()) {
-    return client::FromGrpc(st).Wrap(
-        fmt::format("kill {} with signal {}", Describe(*state_), signal));
+    return client::FromGrpc(st);
   }
   return Ok();
 }
@@ -142,18 +168,16 @@ Result<ExitWaiter> Process::Wait() const {
   tasks_api::WaitRequest req;
   req.set_container_id(state_->container_id);
   req.set_exec_id(state_->exec_id);
-  impl->thread =
-      std::thread([w = impl.get(), req, client = state_->client, what = Describe(*state_)] {
-        tasks_api::WaitResponse resp;
-        grpc::Status st = Stub(*client)->Wait(w->ctx.get(), req, &resp);
-        Result<ExitStatus> r =
-            st.ok() ? Result<ExitStatus>(
-                          ExitStatus{resp.exit_status(), detail::FromProto(resp.exited_at())})
-                    : Result<ExitStatus>(client::FromGrpc(st).Wrap("wait for " + what));
-        std::lock_guard lock(w->mu);
-        w->result = std::move(r);
-        w->cv.notify_all();
-      });
+  impl->thread = std::thread([w = impl.get(), req, client = state_->client] {
+    tasks_api::WaitResponse resp;
+    grpc::Status st = Stub(*client)->Wait(w->ctx.get(), req, &resp);
+    Result<ExitStatus> r = st.ok() ? Result<ExitStatus>(ExitStatus{
+                                         resp.exit_status(), detail::FromProto(resp.exited_at())})
+                                   : Result<ExitStatus>(client::FromGrpc(st));
+    std::lock_guard lock(w->mu);
+    w->result = std::move(r);
+    w->cv.notify_all();
+  });
   return ExitWaiter(std::move(impl));
 }
 
@@ -165,7 +189,7 @@ Status Process::CloseIO() const {
   google::protobuf::Empty resp;
   auto ctx = state_->client->session.Context();
   if (auto st = Stub(*state_->client)->CloseIO(ctx.get(), req, &resp); !st.ok()) {
-    return client::FromGrpc(st).Wrap("close stdin of " + Describe(*state_));
+    return client::FromGrpc(st);
   }
   return Ok();
 }
@@ -179,7 +203,7 @@ Status Process::Resize(uint32_t width, uint32_t height) const {
   google::protobuf::Empty resp;
   auto ctx = state_->client->session.Context();
   if (auto st = Stub(*state_->client)->ResizePty(ctx.get(), req, &resp); !st.ok()) {
-    return client::FromGrpc(st).Wrap("resize pty of " + Describe(*state_));
+    return client::FromGrpc(st);
   }
   return Ok();
 }
@@ -191,17 +215,17 @@ Result<ProcessStatus> Process::GetStatus() const {
   tasks_api::GetResponse resp;
   auto ctx = state_->client->session.Context();
   if (auto st = Stub(*state_->client)->Get(ctx.get(), req, &resp); !st.ok()) {
-    return client::FromGrpc(st).Wrap(Describe(*state_));
+    return client::FromGrpc(st);
   }
   const auto& p = resp.process();
-  return ProcessStatus{StatusName(p.status()), p.exit_status(), detail::FromProto(p.exited_at())};
+  return ProcessStatus{StateOf(p.status()), p.exit_status(), detail::FromProto(p.exited_at())};
 }
 
 Result<ExitStatus> Process::Delete() {
   BERTH_ASSIGN_OR_RETURN(ProcessStatus status, GetStatus());
-  if (status.status != "stopped" && status.status != "created") {
+  if (status.state != TaskState::kStopped && status.state != TaskState::kCreated) {
     return FailedPrecondition(fmt::format("delete {}: it must be stopped first (it is {})",
-                                          Describe(*state_), status.status));
+                                          Describe(*state_), StateName(status.state)));
   }
   // The IO drains first (Cancel only stops streams the shim never opened), then the process
   // goes; the FIFOs go with the IO.
@@ -227,7 +251,7 @@ Result<ExitStatus> Process::Delete() {
     req.set_exec_id(state_->exec_id);
     st = Stub(*state_->client)->DeleteProcess(ctx.get(), req, &resp);
   }
-  if (!st.ok()) return client::FromGrpc(st).Wrap("delete " + Describe(*state_));
+  if (!st.ok()) return client::FromGrpc(st);
   return ExitStatus{resp.exit_status(), detail::FromProto(resp.exited_at())};
 }
 
@@ -239,7 +263,7 @@ Status Task::Pause() const {
   google::protobuf::Empty resp;
   auto ctx = state_->client->session.Context();
   if (auto st = Stub(*state_->client)->Pause(ctx.get(), req, &resp); !st.ok()) {
-    return client::FromGrpc(st).Wrap("pause " + Describe(*state_));
+    return client::FromGrpc(st);
   }
   return Ok();
 }
@@ -250,7 +274,7 @@ Status Task::Resume() const {
   google::protobuf::Empty resp;
   auto ctx = state_->client->session.Context();
   if (auto st = Stub(*state_->client)->Resume(ctx.get(), req, &resp); !st.ok()) {
-    return client::FromGrpc(st).Wrap("resume " + Describe(*state_));
+    return client::FromGrpc(st);
   }
   return Ok();
 }
@@ -261,7 +285,7 @@ Result<std::vector<ProcessInfo>> Task::Pids() const {
   tasks_api::ListPidsResponse resp;
   auto ctx = state_->client->session.Context();
   if (auto st = Stub(*state_->client)->ListPids(ctx.get(), req, &resp); !st.ok()) {
-    return client::FromGrpc(st).Wrap("list pids of " + Describe(*state_));
+    return client::FromGrpc(st);
   }
   std::vector<ProcessInfo> out;
   for (const auto& p : resp.processes()) {
@@ -276,11 +300,24 @@ Result<Metrics> Task::GetMetrics() const {
   tasks_api::MetricsResponse resp;
   auto ctx = state_->client->session.Context();
   if (auto st = Stub(*state_->client)->Metrics(ctx.get(), req, &resp); !st.ok()) {
-    return client::FromGrpc(st).Wrap("metrics of " + Describe(*state_));
+    return client::FromGrpc(st);
   }
-  if (resp.metrics().empty()) return NotFound("no metrics for " + Describe(*state_));
+  if (resp.metrics().empty()) return Unknown("no metrics received");  // the Go client's words
   const auto& m = resp.metrics(0);
   return Metrics{detail::FromProto(m.timestamp()), m.id(), m.data().type_url(), m.data().value()};
+}
+
+Status Task::Update(const std::string& resources_json) const {
+  tasks_api::UpdateTaskRequest req;
+  req.set_container_id(state_->container_id);
+  req.mutable_resources()->set_type_url(std::string(oci::kResourcesTypeUrl));
+  req.mutable_resources()->set_value(resources_json);
+  google::protobuf::Empty resp;
+  auto ctx = state_->client->session.Context();
+  if (auto st = Stub(*state_->client)->Update(ctx.get(), req, &resp); !st.ok()) {
+    return client::FromGrpc(st);
+  }
+  return Ok();
 }
 
 Result<nlohmann::json> Task::ProcessSpec() const {
@@ -316,11 +353,43 @@ Result<Process> Task::Exec(const std::string& exec_id, const nlohmann::json& pro
   auto ctx = state->client->session.Context();
   if (auto st = Stub(*state->client)->Exec(ctx.get(), req, &resp); !st.ok()) {
     state->io->Cancel();
-    return client::FromGrpc(st).Wrap(
-        fmt::format("exec {:?} in task {:?}", exec_id, state->container_id));
+    return client::FromGrpc(st);
   }
   state->io->SetStdinCloser(StdinCloser(state->client, state->container_id, exec_id));
   return Process(std::move(state));
+}
+
+Result<Process> Task::LoadProcess(const std::string& exec_id) const {
+  if (exec_id.empty()) return InvalidArgument("load process: the exec id must not be empty");
+  tasks_api::GetRequest req;
+  req.set_container_id(state_->container_id);
+  req.set_exec_id(exec_id);
+  tasks_api::GetResponse resp;
+  auto ctx = state_->client->session.Context();
+  if (auto st = Stub(*state_->client)->Get(ctx.get(), req, &resp); !st.ok()) {
+    return client::FromGrpc(st);
+  }
+  auto state = std::make_shared<detail::ProcessState>();
+  state->client = state_->client;
+  state->container_id = state_->container_id;
+  state->exec_id = exec_id;
+  state->pid = resp.process().pid();
+  return Process(std::move(state));
+}
+
+// ---- Client: tasks ----
+
+Result<std::vector<TaskInfo>> Client::Tasks() const {
+  tasks_api::ListTasksRequest req;
+  tasks_api::ListTasksResponse resp;
+  auto ctx = state_->session.Context();
+  if (auto st = Stub(*state_)->List(ctx.get(), req, &resp); !st.ok()) return client::FromGrpc(st);
+  std::vector<TaskInfo> out;
+  for (const auto& t : resp.tasks()) {
+    out.push_back({t.id().empty() ? t.container_id() : t.id(), t.pid(), StateOf(t.status()),
+                   t.exit_status()});
+  }
+  return out;
 }
 
 // ---- Container: tasks ----
@@ -362,25 +431,33 @@ Result<Task> Container::NewTask(const cio::Creator& io, NewTaskOptions options) 
   auto ctx = client_->session.Context();
   if (auto st = Stub(*client_)->Create(ctx.get(), req, &resp); !st.ok()) {
     state->io->Cancel();
-    return client::FromGrpc(st).Wrap(fmt::format("new task {:?}", info_.id));
+    return client::FromGrpc(st);
   }
   state->pid = resp.pid();
   state->io->SetStdinCloser(StdinCloser(client_, info_.id, ""));
   return Task(std::move(state));
 }
 
-Result<Task> Container::LoadTask() const {
+Result<Task> Container::LoadTask(const cio::Attacher& attach) const {
   tasks_api::GetRequest req;
   req.set_container_id(info_.id);
   tasks_api::GetResponse resp;
   auto ctx = client_->session.Context();
   if (auto st = Stub(*client_)->Get(ctx.get(), req, &resp); !st.ok()) {
-    return client::FromGrpc(st).Wrap(fmt::format("task {:?}", info_.id));
+    Error err = client::FromGrpc(st);
+    // As the Go client's container.Task.
+    if (err.Is(Errc::kNotFound)) return std::move(err).Wrap("no running task found");
+    return err;
   }
   auto state = std::make_shared<detail::ProcessState>();
   state->client = client_;
   state->container_id = info_.id;
   state->pid = resp.process().pid();
+  if (attach) {
+    const auto& p = resp.process();
+    BERTH_ASSIGN_OR_RETURN(state->io, attach({p.stdin(), p.stdout(), p.stderr(), p.terminal()}));
+    state->io->SetStdinCloser(StdinCloser(client_, info_.id, ""));
+  }
   return Task(std::move(state));
 }
 

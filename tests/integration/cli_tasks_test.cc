@@ -535,6 +535,22 @@ TEST_P(CliTasksTest, ErrorsNameWhatFailed) {
   ASSERT_EQ(Berth({"containers", "create", kImage, "k1"}).exit_code, 0);
   auto sig = Berth({"tasks", "kill", "-s", "SIGNOPE", "k1"});
   EXPECT_EQ(sig.err, "berth: invalid signal: SIGNOPE\n");
+  // A container without a task: each task command says so in ctr's words (container.Task's
+  // "no running task found: ..."), as the real ctr does on the same daemon.
+  for (const std::vector<std::string>& cmd :
+       std::vector<std::vector<std::string>>{{"tasks", "kill", "k1"},
+                                             {"tasks", "ps", "k1"},
+                                             {"tasks", "pause", "k1"},
+                                             {"tasks", "resume", "k1"},
+                                             {"tasks", "metrics", "k1"}}) {
+    auto ours = Berth(cmd);
+    auto theirs = Ctr(cmd);
+    EXPECT_EQ(ours.exit_code, 1) << cmd[1];
+    EXPECT_EQ(theirs.exit_code, 1) << cmd[1];
+    ASSERT_TRUE(theirs.err.starts_with("ctr: ")) << theirs.err;
+    EXPECT_EQ(ours.err, "berth: " + theirs.err.substr(5)) << cmd[1];
+    EXPECT_NE(ours.err.find("no running task found"), std::string::npos) << ours.err;
+  }
   // Commands over several ids print each failure once: the first as the command's error, later
   // ones in the log (ctr logs the first and then prints it again).
   auto rm = Berth({"tasks", "rm", "nosuch1", "nosuch2"});

@@ -250,7 +250,7 @@ TEST_F(ClientIT, TaskRunsWithStdioAndReportsItsExitStatus) {
   ASSERT_TRUE(task) << task.error().ToString();
   auto st = task->GetStatus();
   ASSERT_TRUE(st) << st.error().ToString();
-  EXPECT_EQ(st->status, "created");
+  EXPECT_EQ(st->state, TaskState::kCreated);
   auto waiter = task->Wait();
   ASSERT_TRUE(waiter) << waiter.error().ToString();
   auto pid = task->Start();
@@ -301,7 +301,7 @@ TEST_F(ClientIT, ExecPidsPauseAndKill) {
   auto same = loaded->LoadTask();
   ASSERT_TRUE(same) << same.error().ToString();
   EXPECT_EQ(same->Pid(), *pid);
-  EXPECT_EQ(same->GetStatus()->status, "running");
+  EXPECT_EQ(same->GetStatus()->state, TaskState::kRunning);
 
   auto pids = task->Pids();
   ASSERT_TRUE(pids) << pids.error().ToString();
@@ -341,9 +341,9 @@ TEST_F(ClientIT, ExecPidsPauseAndKill) {
   EXPECT_EQ(loaded->Labels()->count("team"), 0u);
 
   ASSERT_TRUE(task->Pause());
-  EXPECT_EQ(task->GetStatus()->status, "paused");
+  EXPECT_EQ(task->GetStatus()->state, TaskState::kPaused);
   ASSERT_TRUE(task->Resume());
-  EXPECT_EQ(task->GetStatus()->status, "running");
+  EXPECT_EQ(task->GetStatus()->state, TaskState::kRunning);
 
   // Not stopped: refused.
   auto early = task->Delete();

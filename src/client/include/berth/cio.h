@@ -36,6 +36,9 @@ class IO {
   // Runs (once) when local stdin reaches EOF: the task closes the process's stdin then
   // (Task::CloseIO). Called by the library; nothing to do for IO without stdin.
   virtual void SetStdinCloser(std::function<void()> closer) = 0;
+  // Leaves the stdio to the process (ctr run -d): local copies stop now and the FIFOs stay, so a
+  // later attach finds them through the task's state.
+  virtual void Detach() { Cancel(); }
 };
 
 // Makes the IO of process `id` (the container id for a task, the exec id for an exec).
@@ -59,5 +62,11 @@ Creator Stdio(StreamOptions options = {});
 Creator LogFile(const std::string& path);
 // cio.LogURI: stdout and stderr go to a URI the shim understands (file://, binary://...).
 Creator LogUri(const std::string& uri);
+
+// Makes the IO of a process that exists from the stdio paths it was created with (cio.Attach).
+using Attacher = std::function<Result<std::unique_ptr<IO>>(const Config& existing)>;
+// cio.NewAttach(cio.WithStdio): this process's stdin, stdout and stderr copied to and from the
+// process's FIFOs; the FIFOs are never removed (they belong to whoever created the process).
+Attacher AttachStdio();
 
 }  // namespace berth::cio

@@ -81,6 +81,10 @@ class Client {
   Result<Container> LoadContainer(const std::string& id) const;
   Result<std::vector<Container>> Containers(const std::vector<std::string>& filters = {}) const;
 
+  // ---- Tasks ----
+  // Every task of the namespace (the tasks service's List).
+  Result<std::vector<TaskInfo>> Tasks() const;
+
   // ---- Events ----
   // Events matching any of `filters` ("topic==/tasks/exit", "namespace==x"); none = all.
   Result<std::unique_ptr<EventStream>> Subscribe(

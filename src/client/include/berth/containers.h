@@ -148,8 +148,10 @@ class Container {
   // container.NewTask: creates the task (the container's init process, not started) with the
   // snapshot's mounts as rootfs and the stdio `io` makes (terminal as its config says).
   Result<berth::Task> NewTask(const cio::Creator& io, NewTaskOptions options = {}) const;
-  // container.Task (without attaching to its stdio): NotFound when it has none.
-  Result<berth::Task> LoadTask() const;
+  // container.Task: NotFound "no running task found: ..." when it has none. With `attach` the
+  // task's IO is made from the stdio paths it was created with (e.g. cio::AttachStdio()); without
+  // it the task's stdio is left alone.
+  Result<berth::Task> LoadTask(const cio::Attacher& attach = nullptr) const;
 
  private:
   std::shared_ptr<const detail::ClientState> client_;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -25,9 +26,13 @@ struct ExitStatus {
   std::chrono::system_clock::time_point exited_at{};
 };
 
-// "created", "running", "stopped", "paused", "pausing", "unknown"
+// A process's state (containerd's task status).
+enum class TaskState { kUnknown, kCreated, kRunning, kStopped, kPaused, kPausing };
+// "unknown", "created", "running", "stopped", "paused", "pausing" (ctr's words, lower case).
+std::string_view StateName(TaskState state);
+
 struct ProcessStatus {
-  std::string status;
+  TaskState state = TaskState::kUnknown;
   uint32_t exit_status = 0;
   std::chrono::system_clock::time_point exited_at{};
 };
@@ -43,11 +48,21 @@ class ExitWaiter {
 
   // Blocks until the process exits: its status, or why waiting failed (Canceled after Cancel).
   Result<ExitStatus> Get();
+  // As Get, for at most `timeout`: nullopt while the process still runs.
+  std::optional<Result<ExitStatus>> GetFor(std::chrono::nanoseconds timeout);
   // Gives up waiting (Get returns Canceled).
   void Cancel();
 
  private:
   std::shared_ptr<Impl> impl_;
+};
+
+// One task as the tasks list shows it.
+struct TaskInfo {
+  std::string id;  // the container's id
+  uint32_t pid = 0;
+  TaskState state = TaskState::kUnknown;
+  uint32_t exit_status = 0;
 };
 
 struct ProcessInfo {
@@ -63,6 +78,8 @@ struct Metrics {
   std::string data;      // the metrics message, protobuf bytes
 };
 
+// Errors are the daemon's, unwrapped (as the Go client's errdefs.FromGRPC): a missing task is
+// NotFound "task <id> not found", a running one deleted is FailedPrecondition.
 class Process {
  public:
   explicit Process(std::shared_ptr<detail::ProcessState> state);
@@ -106,10 +123,15 @@ class Task : public Process {
   Status Resume() const;
   Result<std::vector<ProcessInfo>> Pids() const;
   Result<Metrics> GetMetrics() const;
+  // task.Update(WithResources): the container's new resources, as OCI LinuxResources JSON text
+  // holding only what changes ({"memory":{"limit":...}}).
+  Status Update(const std::string& resources_json) const;
   // task.Exec: a new process in the task's container, from an OCI process spec (JSON: args,
   // env, cwd, user, terminal, ...), with stdio from `io`; Start it afterwards.
   Result<Process> Exec(const std::string& exec_id, const nlohmann::json& process_spec,
                        const cio::Creator& io) const;
+  // task.LoadProcess: an exec'd process that exists, without attaching to its stdio.
+  Result<Process> LoadProcess(const std::string& exec_id) const;
   // The process spec of the container's init process (a base for Exec).
   Result<nlohmann::json> ProcessSpec() const;
 };
