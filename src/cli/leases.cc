@@ -1,31 +1,13 @@
-// `berth leases`: ctr's lease commands over the Leases service.
-#include <github.com/containerd/containerd/api/services/leases/v1/leases.grpc.pb.h>
-
+// `berth leases`: ctr's lease commands over the client library's leases.
 #include <fmt/format.h>
 
 #include "cli/app.h"
 #include "cli/format.h"
+#include "cli/run.h"
 #include "cli/table.h"
 #include "cli/tabwriter.h"
 
 namespace berth::cli {
-namespace {
-
-namespace api = containerd::services::leases::v1;
-
-constexpr const char* kExpireLabel = "containerd.io/gc.expire";
-
-Result<std::unique_ptr<api::Leases::Stub>> Stub(App& app) {
-  BERTH_ASSIGN_OR_RETURN(auto channel, app.Channel());
-  return api::Leases::NewStub(channel);
-}
-
-int64_t UnixSecondsIn(std::chrono::nanoseconds d) {
-  auto t = std::chrono::system_clock::now().time_since_epoch() + d;
-  return std::chrono::duration_cast<std::chrono::seconds>(t).count();
-}
-
-}  // namespace
 
 void AddLeasesCommand(CLI::App& root, App& app) {
   auto* group = root.add_subcommand("leases", "manage leases");
@@ -42,25 +24,21 @@ void AddLeasesCommand(CLI::App& root, App& app) {
     cmd->add_option("filters", *filters, "<filter>");
     SetAction(cmd, [&app, quiet, format, filters]() -> Status {
       BERTH_ASSIGN_OR_RETURN(OutputFormat output, ParseOutputFormat(*format));
-      BERTH_ASSIGN_OR_RETURN(auto stub, Stub(app));
-      api::ListRequest req;
-      for (const auto& f : *filters) req.add_filters(f);
-      api::ListResponse resp;
-      auto ctx = app.NewContext();
-      if (auto st = stub->List(ctx.get(), req, &resp); !st.ok()) {
-        return FromGrpc(st).Wrap("failed to list leases");
-      }
+      BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
+      auto leases = LibClient(session).Leases(*filters);
+      if (!leases) return std::move(leases).error().Wrap("failed to list leases");
       if (*quiet) {
-        for (const auto& l : resp.leases()) fmt::print("{}\n", l.id());
+        for (const auto& l : *leases) fmt::print("{}\n", l.id);
         return Ok();
       }
       Table table({{"ID", "id"}, {"CREATED AT", "created_at"}, {"LABELS", "labels"}}, {});
-      for (const auto& l : resp.leases()) {
-        std::map<std::string, std::string> labels(l.labels().begin(), l.labels().end());
-        table.Add({l.id(),
-                   TimeCell(FormatRfc3339Local(l.created_at().seconds()), l.created_at().seconds(),
-                            l.created_at().nanos()),
-                   LabelsCell(labels)});
+      for (const auto& l : *leases) {
+        auto ns =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(l.created_at.time_since_epoch())
+                .count();
+        int64_t secs = ns / 1'000'000'000;
+        auto nanos = static_cast<int32_t>(ns % 1'000'000'000);
+        table.Add({l.id, TimeCell(FormatRfc3339Local(secs), secs, nanos), LabelsCell(l.labels)});
       }
       fmt::print("{}", table.Render(output));
       return Ok();
@@ -81,22 +59,17 @@ void AddLeasesCommand(CLI::App& root, App& app) {
         return InvalidArgument(
             fmt::format("invalid value {:?} for flag -expires: parse error", *expires));
       }
-      BERTH_ASSIGN_OR_RETURN(auto stub, Stub(app));
-      api::CreateRequest req;
+      // leases.WithExpiration only for a positive duration: 0 never expires.
+      LeaseOptions options{.id = *id, .expire = std::max(*duration, std::chrono::nanoseconds{})};
       // As ctr: "k=v" or a bare "k" (empty value).
       for (const auto& a : *args) {
         auto eq = a.find('=');
-        (*req.mutable_labels())[a.substr(0, eq)] =
+        options.labels[a.substr(0, eq)] =
             eq == std::string::npos ? std::string() : a.substr(eq + 1);
       }
-      req.set_id(*id);
-      if (duration->count() > 0) {
-        (*req.mutable_labels())[kExpireLabel] = FormatRfc3339Local(UnixSecondsIn(*duration));
-      }
-      api::CreateResponse resp;
-      auto ctx = app.NewContext();
-      if (auto st = stub->Create(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
-      fmt::print("{}\n", resp.lease().id());
+      BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
+      BERTH_ASSIGN_OR_RETURN(Lease lease, LibClient(session).CreateLease(options));
+      fmt::print("{}\n", lease.id);
       return Ok();
     });
   }
@@ -114,14 +87,10 @@ void AddLeasesCommand(CLI::App& root, App& app) {
         fmt::print("{}", cmd->help());
         return Ok();
       }
-      BERTH_ASSIGN_OR_RETURN(auto stub, Stub(app));
+      BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
+      berth::Client client = LibClient(session);
       for (size_t i = 0; i < ids->size(); ++i) {
-        api::DeleteRequest req;
-        req.set_id((*ids)[i]);
-        req.set_sync(*sync && i + 1 == ids->size());
-        google::protobuf::Empty resp;
-        auto ctx = app.NewContext();
-        if (auto st = stub->Delete(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
+        BERTH_TRY(client.DeleteLease((*ids)[i], *sync && i + 1 == ids->size()));
         fmt::print("{}\n", (*ids)[i]);
       }
       return Ok();

@@ -113,9 +113,8 @@ Result<Lease> Client::CreateLease(const LeaseOptions& options) const {
   leases_api::CreateResponse resp;
   auto ctx = state_->session.Context();
   auto stub = leases_api::Leases::NewStub(state_->session.Channel());
-  if (auto st = stub->Create(ctx.get(), req, &resp); !st.ok()) {
-    return client::FromGrpc(st).Wrap(fmt::format("create lease {:?}", req.id()));
-  }
+  // The daemon's error as it came (the Go client's leases manager does not wrap it).
+  if (auto st = stub->Create(ctx.get(), req, &resp); !st.ok()) return client::FromGrpc(st);
   return FromProtoLease(resp.lease());
 }
 
@@ -129,9 +128,7 @@ Result<std::vector<Lease>> Client::Leases(const std::vector<std::string>& filter
   leases_api::ListResponse resp;
   auto ctx = state_->session.Context();
   auto stub = leases_api::Leases::NewStub(state_->session.Channel());
-  if (auto st = stub->List(ctx.get(), req, &resp); !st.ok()) {
-    return client::FromGrpc(st).Wrap("list leases");
-  }
+  if (auto st = stub->List(ctx.get(), req, &resp); !st.ok()) return client::FromGrpc(st);
   std::vector<Lease> out;
   for (const auto& l : resp.leases()) out.push_back(FromProtoLease(l));
   return out;

@@ -16,7 +16,7 @@ struct Lease {
 struct LeaseOptions {
   std::string id;  // "" = a random id (leases.WithRandomID)
   // leases.WithExpiration: label containerd.io/gc.expire = now + expire; zero = never expires.
-  std::chrono::seconds expire = std::chrono::hours(24);
+  std::chrono::nanoseconds expire = std::chrono::hours(24);
   std::map<std::string, std::string> labels;
 };
 
