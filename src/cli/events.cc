@@ -15,8 +15,8 @@
 //   - strings escaped as encoding/json does (HTML-safe \u003c \u003e \u0026, \u2028 \u2029,
 //     invalid UTF-8 as \ufffd, other control characters as \u00XX).
 // An event whose type is unknown here is skipped with a warning, as ctr does.
-#include <github.com/containerd/containerd/api/services/events/v1/events.grpc.pb.h>
 #include <gogoproto/gogo.pb.h>
+#include <google/protobuf/any.pb.h>
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/duration.pb.h>
 #include <google/protobuf/timestamp.pb.h>
@@ -30,13 +30,13 @@
 
 #include "cli/app.h"
 #include "cli/format.h"
+#include "cli/run.h"
 #include "common/log.h"
 #include "events/types.h"
 
 namespace berth::cli {
 namespace {
 
-namespace api = containerd::services::events::v1;
 namespace pb = google::protobuf;
 
 // Go's zero time.Time, what an unset non-nullable stdtime field holds.
@@ -444,20 +444,21 @@ void AddEventsCommand(CLI::App& root, App& app) {
   auto filters = std::make_shared<std::vector<std::string>>();
   cmd->add_option("filters", *filters, "[filter...] (any may match)");
   SetAction(cmd, [&app, filters]() -> Status {
-    BERTH_ASSIGN_OR_RETURN(auto channel, app.Channel());
-    auto stub = api::Events::NewStub(channel);
-    api::SubscribeRequest req;
-    for (const auto& f : *filters) req.add_filters(f);
-    auto ctx = app.NewContext();
-    auto reader = stub->Subscribe(ctx.get(), req);
-    api::Envelope env;
-    while (reader->Read(&env)) {
+    BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
+    BERTH_ASSIGN_OR_RETURN(auto stream, LibClient(session).Subscribe(*filters));
+    for (;;) {
+      // Ends with the stream's error: "EOF" when the daemon closes it, which ctr prints and
+      // fails with.
+      BERTH_ASSIGN_OR_RETURN(Envelope env, stream->Next());
       std::string json;
-      if (env.has_event()) {
-        auto decoded = events::UnmarshalAny(env.event());
+      if (!env.type_url.empty()) {
+        pb::Any any;
+        any.set_type_url(env.type_url);
+        any.set_value(env.data);
+        auto decoded = events::UnmarshalAny(any);
         if (decoded == nullptr) {
           log::L()
-              .With("error", fmt::format("type with url {}: not found", env.event().type_url()))
+              .With("error", fmt::format("type with url {}: not found", env.type_url))
               .Warn("cannot unmarshal an event from Any");
           continue;
         }
@@ -467,16 +468,13 @@ void AddEventsCommand(CLI::App& root, App& app) {
         }
       }
       // An unset timestamp is Go's zero time, as gogo decodes it.
-      int64_t secs = env.has_timestamp() ? env.timestamp().seconds() : kGoZeroSeconds;
-      std::string line = fmt::format("{} {} {} {}\n", GoTimeString(secs, env.timestamp().nanos()),
-                                     env.namespace_(), env.topic(), json);
+      std::string when = env.timestamp == std::chrono::system_clock::time_point{}
+                             ? GoTimeString(kGoZeroSeconds, 0)
+                             : GoTimeString(env.timestamp);
+      std::string line = fmt::format("{} {} {} {}\n", when, env.ns, env.topic, json);
       std::fwrite(line.data(), 1, line.size(), stdout);
       std::fflush(stdout);  // one line per event, as it happens (stdout may be a pipe)
     }
-    grpc::Status st = reader->Finish();
-    if (!st.ok()) return FromGrpc(st);
-    // The server ended the stream: Go's Recv reports io.EOF, which ctr prints and fails with.
-    return Unknown("EOF");
   });
 }
 

@@ -190,8 +190,8 @@ Result<Envelope> EventStream::Next() {
       std::lock_guard lock(impl_->mu);
       if (impl_->closed) return Error(Errc::kCanceled, "event stream closed");
     }
-    if (!st.ok()) return client::FromGrpc(st).Wrap("event stream");
-    return Unavailable("event stream: the server ended it");
+    if (!st.ok()) return client::FromGrpc(st);
+    return Unknown("EOF");  // the daemon ended the stream: Go's io.EOF, as ctr prints it
   }
   Envelope out;
   out.timestamp = detail::FromProto(env.timestamp());

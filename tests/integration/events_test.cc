@@ -357,6 +357,21 @@ TEST_F(EventsIT, DaemonStopsPromptlyWithSubscribersConnected) {
   auto berth_exit = berth->Wait(30s);
   ASSERT_TRUE(berth_exit.has_value());
   EXPECT_EQ(*berth_exit, 1) << berth->Err();
+  // ... naming the same cause. ctr prints the stream's raw gRPC error ("rpc error: code =
+  // Canceled desc = <message>"); berth prints the message with its class, as for every error.
+  auto last_line = [](const std::string& err) {
+    std::string text = err;
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    return text.substr(text.rfind('\n') + 1);
+  };
+  std::string theirs = last_line(ctr->Err());
+  ASSERT_TRUE(theirs.starts_with("ctr: ")) << ctr->Err();
+  if (auto desc = theirs.find("desc = "); desc != std::string::npos)
+    theirs = theirs.substr(desc + 7);
+  else
+    theirs = theirs.substr(5);
+  std::string ours = last_line(berth->Err());
+  EXPECT_TRUE(ours.starts_with("berth: " + theirs)) << ours << " vs " << ctr->Err();
 }
 
 }  // namespace

@@ -11,11 +11,11 @@
 namespace berth {
 
 struct Envelope {
-  std::chrono::system_clock::time_point timestamp{};
-  std::string ns;        // namespace the event happened in
-  std::string topic;     // "/tasks/exit", "/containers/create", ...
-  std::string type_url;  // "containerd.events.TaskExit"
-  std::string data;      // the event message, protobuf bytes
+  std::chrono::system_clock::time_point timestamp{};  // zero when unset (or Go's zero time)
+  std::string ns;                                     // namespace the event happened in
+  std::string topic;                                  // "/tasks/exit", "/containers/create", ...
+  std::string type_url;                               // "containerd.events.TaskExit"
+  std::string data;                                   // the event message, protobuf bytes
   // The event as protobuf JSON ({"containerId": ...}); empty when its type is unknown here.
   std::string json;
 };
@@ -30,7 +30,8 @@ class EventStream {
   EventStream(const EventStream&) = delete;
   EventStream& operator=(const EventStream&) = delete;
 
-  // The next envelope; Canceled after Close(), the server's error when the stream broke.
+  // The next envelope; Canceled after Close(), the server's error when the stream broke, and
+  // Unknown "EOF" when the daemon ended it (as Go's io.EOF).
   Result<Envelope> Next();
   void Close();
 
