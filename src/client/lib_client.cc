@@ -1,5 +1,6 @@
 // berth::Client: connection, namespaces, version, leases and events.
 #include <github.com/containerd/containerd/api/services/events/v1/events.grpc.pb.h>
+#include <github.com/containerd/containerd/api/services/introspection/v1/introspection.grpc.pb.h>
 #include <github.com/containerd/containerd/api/services/leases/v1/leases.grpc.pb.h>
 #include <github.com/containerd/containerd/api/services/version/v1/version.grpc.pb.h>
 #include <google/protobuf/util/json_util.h>
@@ -17,6 +18,7 @@ namespace berth {
 namespace {
 
 namespace events_api = containerd::services::events::v1;
+namespace introspection_api = containerd::services::introspection::v1;
 namespace leases_api = containerd::services::leases::v1;
 namespace version_api = containerd::services::version::v1;
 
@@ -93,10 +95,17 @@ Result<VersionInfo> Client::Version() const {
   google::protobuf::Empty req;
   version_api::VersionResponse resp;
   auto ctx = state_->session.Context();
-  if (auto st = stub->Version(ctx.get(), req, &resp); !st.ok()) {
-    return client::FromGrpc(st).Wrap("version");
-  }
+  if (auto st = stub->Version(ctx.get(), req, &resp); !st.ok()) return client::FromGrpc(st);
   return VersionInfo{resp.version(), resp.revision()};
+}
+
+Result<ServerInfo> Client::Server() const {
+  auto stub = introspection_api::Introspection::NewStub(state_->session.Channel());
+  google::protobuf::Empty req;
+  introspection_api::ServerResponse resp;
+  auto ctx = state_->session.Context();
+  if (auto st = stub->Server(ctx.get(), req, &resp); !st.ok()) return client::FromGrpc(st);
+  return ServerInfo{resp.uuid()};
 }
 
 // ---- Leases ----

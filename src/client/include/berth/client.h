@@ -39,6 +39,11 @@ struct VersionInfo {
   std::string revision;
 };
 
+// What identifies the daemon (client.Server): its UUID, kept across restarts.
+struct ServerInfo {
+  std::string uuid;
+};
+
 class ScopedLease;
 
 class Client {
@@ -54,6 +59,7 @@ class Client {
   const std::string& LeaseId() const;
 
   Result<VersionInfo> Version() const;
+  Result<ServerInfo> Server() const;
 
   // ---- Images ----
   // client.Pull: `ref` is normalized ("busybox" -> docker.io/library/busybox:latest).
