@@ -1,5 +1,4 @@
-#include <github.com/containerd/containerd/api/services/namespaces/v1/namespace.grpc.pb.h>
-
+// `berth namespaces`: ctr's namespace commands over the client library.
 #include <algorithm>
 #include <cstdio>
 
@@ -7,17 +6,16 @@
 #include <fmt/ranges.h>
 
 #include "cli/app.h"
+#include "cli/run.h"
 #include "cli/table.h"
 #include "cli/tabwriter.h"
 
 namespace berth::cli {
 namespace {
 
-namespace api = containerd::services::namespaces::v1;
-
-Result<std::unique_ptr<api::Namespaces::Stub>> Stub(App& app) {
-  BERTH_ASSIGN_OR_RETURN(auto channel, app.Channel());
-  return api::Namespaces::NewStub(channel);
+Result<berth::Client> Connect(App& app) {
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
+  return LibClient(session);
 }
 
 }  // namespace
@@ -35,16 +33,8 @@ void AddNamespacesCommand(CLI::App& root, App& app) {
     cmd->add_option("args", *args, "<name> [<key>=<value>...]");
     SetAction(cmd, [&app, args]() -> Status {
       if (args->empty() || (*args)[0].empty()) return InvalidArgument("please specify a namespace");
-      BERTH_ASSIGN_OR_RETURN(auto stub, Stub(app));
-      api::CreateNamespaceRequest req;
-      req.mutable_namespace_()->set_name((*args)[0]);
-      for (const auto& [k, v] : LabelArgs(*args, 1)) {
-        (*req.mutable_namespace_()->mutable_labels())[k] = v;
-      }
-      api::CreateNamespaceResponse resp;
-      auto ctx = app.NewContext();
-      if (auto st = stub->Create(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
-      return Ok();
+      BERTH_ASSIGN_OR_RETURN(berth::Client client, Connect(app));
+      return client.CreateNamespace((*args)[0], LabelArgs(*args, 1));
     });
   }
   {
@@ -54,15 +44,9 @@ void AddNamespacesCommand(CLI::App& root, App& app) {
     cmd->add_option("args", *args, "<name> [<key>=<value>...]");
     SetAction(cmd, [&app, args]() -> Status {
       if (args->empty() || (*args)[0].empty()) return InvalidArgument("please specify a namespace");
-      BERTH_ASSIGN_OR_RETURN(auto stub, Stub(app));
+      BERTH_ASSIGN_OR_RETURN(berth::Client client, Connect(app));
       for (const auto& [k, v] : LabelArgs(*args, 1)) {
-        api::UpdateNamespaceRequest req;
-        req.mutable_namespace_()->set_name((*args)[0]);
-        (*req.mutable_namespace_()->mutable_labels())[k] = v;
-        req.mutable_update_mask()->add_paths("labels." + k);
-        api::UpdateNamespaceResponse resp;
-        auto ctx = app.NewContext();
-        if (auto st = stub->Update(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
+        BERTH_TRY(client.SetNamespaceLabel((*args)[0], k, v));
       }
       return Ok();
     });
@@ -76,18 +60,14 @@ void AddNamespacesCommand(CLI::App& root, App& app) {
     AddFormatFlag(cmd, format);
     SetAction(cmd, [&app, quiet, format]() -> Status {
       BERTH_ASSIGN_OR_RETURN(OutputFormat output, ParseOutputFormat(*format));
-      BERTH_ASSIGN_OR_RETURN(auto stub, Stub(app));
-      api::ListNamespacesResponse resp;
-      auto ctx = app.NewContext();
-      if (auto st = stub->List(ctx.get(), {}, &resp); !st.ok()) return FromGrpc(st);
+      BERTH_ASSIGN_OR_RETURN(berth::Client client, Connect(app));
+      BERTH_ASSIGN_OR_RETURN(auto namespaces, client.Namespaces());
       if (*quiet) {
-        for (const auto& ns : resp.namespaces()) fmt::print("{}\n", ns.name());
+        for (const auto& ns : namespaces) fmt::print("{}\n", ns.name);
         return Ok();
       }
       Table table({{"NAME", "name"}, {"LABELS", "labels"}}, {});
-      for (const auto& ns : resp.namespaces()) {
-        table.Add({ns.name(), LabelsCell({ns.labels().begin(), ns.labels().end()}, "")});
-      }
+      for (const auto& ns : namespaces) table.Add({ns.name, LabelsCell(ns.labels, "")});
       fmt::print("{}", table.Render(output));
       return Ok();
     });
@@ -101,15 +81,11 @@ void AddNamespacesCommand(CLI::App& root, App& app) {
     cmd->add_option("names", *args, "<name> [<name>...]");
     cmd->add_flag("-c,--cgroup", *cgroup, "delete the namespace's cgroup");
     SetAction(cmd, [&app, args]() -> Status {
-      BERTH_ASSIGN_OR_RETURN(auto stub, Stub(app));
+      BERTH_ASSIGN_OR_RETURN(berth::Client client, Connect(app));
       std::optional<Error> first;
       for (const auto& name : *args) {
-        api::DeleteNamespaceRequest req;
-        req.set_name(name);
-        google::protobuf::Empty resp;
-        auto ctx = app.NewContext();
-        if (auto st = stub->Delete(ctx.get(), req, &resp); !st.ok()) {
-          Error err = FromGrpc(st);
+        if (Status st = client.DeleteNamespace(name); !st) {
+          Error err = std::move(st).error();
           if (!err.Is(Errc::kNotFound)) {
             std::fprintf(stderr, "berth: unable to delete %s: %s\n", name.c_str(),
                          err.ToString().c_str());

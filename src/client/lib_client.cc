@@ -2,6 +2,7 @@
 #include <github.com/containerd/containerd/api/services/events/v1/events.grpc.pb.h>
 #include <github.com/containerd/containerd/api/services/introspection/v1/introspection.grpc.pb.h>
 #include <github.com/containerd/containerd/api/services/leases/v1/leases.grpc.pb.h>
+#include <github.com/containerd/containerd/api/services/namespaces/v1/namespace.grpc.pb.h>
 #include <github.com/containerd/containerd/api/services/version/v1/version.grpc.pb.h>
 #include <google/protobuf/util/json_util.h>
 
@@ -20,6 +21,7 @@ namespace {
 namespace events_api = containerd::services::events::v1;
 namespace introspection_api = containerd::services::introspection::v1;
 namespace leases_api = containerd::services::leases::v1;
+namespace namespaces_api = containerd::services::namespaces::v1;
 namespace version_api = containerd::services::version::v1;
 
 Lease FromProtoLease(const leases_api::Lease& l) {
@@ -106,6 +108,57 @@ Result<ServerInfo> Client::Server() const {
   auto ctx = state_->session.Context();
   if (auto st = stub->Server(ctx.get(), req, &resp); !st.ok()) return client::FromGrpc(st);
   return ServerInfo{resp.uuid()};
+}
+
+// ---- Namespaces ----
+// The daemon's errors as they come, as the Go client's namespace store returns them.
+
+Status Client::CreateNamespace(const std::string& name,
+                               const std::map<std::string, std::string>& labels) const {
+  namespaces_api::CreateNamespaceRequest req;
+  req.mutable_namespace_()->set_name(name);
+  for (const auto& [k, v] : labels) (*req.mutable_namespace_()->mutable_labels())[k] = v;
+  namespaces_api::CreateNamespaceResponse resp;
+  auto ctx = state_->session.Context();
+  auto stub = namespaces_api::Namespaces::NewStub(state_->session.Channel());
+  if (auto st = stub->Create(ctx.get(), req, &resp); !st.ok()) return client::FromGrpc(st);
+  return Ok();
+}
+
+Result<std::vector<NamespaceInfo>> Client::Namespaces() const {
+  namespaces_api::ListNamespacesRequest req;
+  namespaces_api::ListNamespacesResponse resp;
+  auto ctx = state_->session.Context();
+  auto stub = namespaces_api::Namespaces::NewStub(state_->session.Channel());
+  if (auto st = stub->List(ctx.get(), req, &resp); !st.ok()) return client::FromGrpc(st);
+  std::vector<NamespaceInfo> out;
+  for (const auto& ns : resp.namespaces()) {
+    out.push_back({ns.name(), {ns.labels().begin(), ns.labels().end()}});
+  }
+  return out;
+}
+
+Status Client::SetNamespaceLabel(const std::string& name, const std::string& key,
+                                 const std::string& value) const {
+  namespaces_api::UpdateNamespaceRequest req;
+  req.mutable_namespace_()->set_name(name);
+  (*req.mutable_namespace_()->mutable_labels())[key] = value;
+  req.mutable_update_mask()->add_paths("labels." + key);
+  namespaces_api::UpdateNamespaceResponse resp;
+  auto ctx = state_->session.Context();
+  auto stub = namespaces_api::Namespaces::NewStub(state_->session.Channel());
+  if (auto st = stub->Update(ctx.get(), req, &resp); !st.ok()) return client::FromGrpc(st);
+  return Ok();
+}
+
+Status Client::DeleteNamespace(const std::string& name) const {
+  namespaces_api::DeleteNamespaceRequest req;
+  req.set_name(name);
+  google::protobuf::Empty resp;
+  auto ctx = state_->session.Context();
+  auto stub = namespaces_api::Namespaces::NewStub(state_->session.Channel());
+  if (auto st = stub->Delete(ctx.get(), req, &resp); !st.ok()) return client::FromGrpc(st);
+  return Ok();
 }
 
 // ---- Leases ----

@@ -84,6 +84,15 @@ TEST_F(NamespacesIT, BerthCliMatchesCtr) {
   EXPECT_EQ(berth.out, ctr.out);
   EXPECT_EQ(ctr.out, "NAME  LABELS  \nalpha x=1,y=2 \nbeta  z=3     \n");
   EXPECT_EQ(d_->Berth({"ns", "ls", "-q"}).out, "alpha\nbeta\n");
+  // An empty value removes the label; a second create of a name fails as ctr's does.
+  ASSERT_EQ(d_->Berth({"ns", "label", "alpha", "x="}).exit_code, 0);
+  EXPECT_EQ(d_->Berth({"ns", "ls"}).out, d_->Ctr({"ns", "ls"}).out);
+  EXPECT_NE(d_->Ctr({"ns", "ls"}).out.find("alpha y=2 "), std::string::npos);
+  auto dup = d_->Berth({"ns", "create", "beta"});
+  auto ctr_dup = d_->Ctr({"ns", "create", "beta"});
+  EXPECT_EQ(dup.exit_code, 1);
+  ASSERT_TRUE(ctr_dup.err.starts_with("ctr: ")) << ctr_dup.err;
+  EXPECT_EQ(dup.err, "berth: " + ctr_dup.err.substr(5));
   auto rm = d_->Berth({"ns", "rm", "alpha", "beta"});
   EXPECT_EQ(rm.out, "alpha\nbeta\n");
 }

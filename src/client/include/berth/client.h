@@ -44,6 +44,12 @@ struct ServerInfo {
   std::string uuid;
 };
 
+// A namespace and its labels (namespaces.Store).
+struct NamespaceInfo {
+  std::string name;
+  std::map<std::string, std::string> labels;
+};
+
 class ScopedLease;
 
 class Client {
@@ -60,6 +66,16 @@ class Client {
 
   Result<VersionInfo> Version() const;
   Result<ServerInfo> Server() const;
+
+  // ---- Namespaces (client.NamespaceService) ----
+  Status CreateNamespace(const std::string& name,
+                         const std::map<std::string, std::string>& labels = {}) const;
+  Result<std::vector<NamespaceInfo>> Namespaces() const;
+  // Sets one label of namespace `name`; an empty value removes it.
+  Status SetNamespaceLabel(const std::string& name, const std::string& key,
+                           const std::string& value) const;
+  // FailedPrecondition while the namespace holds anything.
+  Status DeleteNamespace(const std::string& name) const;
 
   // ---- Images ----
   // client.Pull: `ref` is normalized ("busybox" -> docker.io/library/busybox:latest).
