@@ -1,7 +1,6 @@
 // `berth images mount|unmount`: ctr's image mount commands. The image is unpacked (if needed)
 // into the snapshotter, a view (or, with --rw, an active snapshot) keyed by the target path is
 // created under a lease of the same name, and this process mounts it on the target.
-#include <github.com/containerd/containerd/api/services/images/v1/images.grpc.pb.h>
 
 #include <cstdio>
 
@@ -10,13 +9,12 @@
 #include "cli/app.h"
 #include "cli/client.h"
 #include "cli/format.h"
+#include "cli/run.h"
 #include "cli/suggest.h"
 #include "common/mount.h"
 
 namespace berth::cli {
 namespace {
-
-namespace images_api = containerd::services::images::v1;
 
 constexpr const char* kDefaultSnapshotter = "overlayfs";
 
@@ -82,20 +80,12 @@ Status MountAction(App& app, const MountFlags& flags, const std::vector<std::str
       return std::move(platform).error().Wrap(
           fmt::format("unable to parse platform {}", flags.platform));
     }
-    auto stub = images_api::Images::NewStub(leased.Channel());
-    images_api::GetImageRequest req;
-    req.set_name(ref);
-    images_api::GetImageResponse resp;
-    {
-      auto ctx = leased.Context();
-      if (auto st = stub->Get(ctx.get(), req, &resp); !st.ok()) {
-        return ImageNotFound(leased, ref, FromGrpc(st));
-      }
-    }
+    auto image = LibClient(leased).GetImage(ref);
+    if (!image) return ImageNotFound(leased, ref, std::move(image).error());
     OciDescriptor image_target;
-    image_target.media_type = resp.image().target().media_type();
-    image_target.digest = resp.image().target().digest();
-    image_target.size = resp.image().target().size();
+    image_target.media_type = image->Target().media_type;
+    image_target.digest = image->Target().digest;
+    image_target.size = image->Target().size;
 
     UnpackOptions options;
     options.snapshotter = snapshotter;

@@ -2,8 +2,6 @@
 // terminal's stdio, the exit status of the process as berth's own.
 #include <fmt/format.h>
 
-#include <github.com/containerd/containerd/api/services/images/v1/images.grpc.pb.h>
-
 #include "cli/cio.h"
 #include "cli/images_pull.h"
 #include "cli/run.h"
@@ -30,18 +28,12 @@ struct RunFlags {
 // is pulled first.
 Result<std::string> EnsureImage(App& app, const Session& session, const RunFlags& f,
                                 const std::string& ref) {
-  namespace images_api = containerd::services::images::v1;
-  auto stub = images_api::Images::NewStub(session.Channel());
+  berth::Client client = LibClient(session);
   auto exists = [&](const std::string& name) -> Result<bool> {
-    images_api::GetImageRequest req;
-    req.set_name(name);
-    images_api::GetImageResponse resp;
-    auto ctx = session.Context();
-    grpc::Status st = stub->Get(ctx.get(), req, &resp);
-    if (st.ok()) return true;
-    Error e = FromGrpc(st);
-    if (e.Is(Errc::kNotFound)) return false;
-    return std::move(e).Wrap(fmt::format("get image {:?}", name));
+    auto image = client.GetImage(name);
+    if (image) return true;
+    if (image.error().Is(Errc::kNotFound)) return false;
+    return std::move(image).error().Wrap(fmt::format("get image {:?}", name));
   };
   BERTH_ASSIGN_OR_RETURN(bool as_given, exists(ref));
   if (as_given) return ref;

@@ -1,6 +1,5 @@
 // `berth snapshots`: ctr's snapshot commands over the Snapshots and Diff services, with ctr's
 // output (tables, tree, Go-style JSON, mount command lines).
-#include <github.com/containerd/containerd/api/services/images/v1/images.grpc.pb.h>
 
 #include <cstdio>
 #include <ctime>
@@ -12,14 +11,13 @@
 #include "cli/app.h"
 #include "cli/client.h"
 #include "cli/format.h"
+#include "cli/run.h"
 #include "cli/table.h"
 #include "cli/tabwriter.h"
 #include "common/proto_time.h"
 
 namespace berth::cli {
 namespace {
-
-namespace images_api = containerd::services::images::v1;
 
 constexpr const char* kGcRootLabel = "containerd.io/gc.root";
 
@@ -472,23 +470,17 @@ Status UnpackAction(App& app, const std::string& snapshotter_flag,
   std::string digest = args.empty() ? std::string() : args[0];
   BERTH_TRY(ValidateDigest(digest));
   BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
-  auto stub = images_api::Images::NewStub(session.Channel());
-  images_api::ListImagesRequest req;
-  images_api::ListImagesResponse resp;
-  {
-    auto ctx = session.Context();
-    if (auto st = stub->List(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
-  }
-  for (const auto& image : resp.images()) {
-    if (image.target().digest() != digest) continue;
-    fmt::print("unpacking {} ({})...", digest, image.target().media_type());
+  BERTH_ASSIGN_OR_RETURN(auto images, LibClient(session).ListImages());
+  for (const auto& image : images) {
+    if (image.Target().digest != digest) continue;
+    fmt::print("unpacking {} ({})...", digest, image.Target().media_type);
     std::fflush(stdout);
     auto unpacked = [&]() -> Status {
       BERTH_ASSIGN_OR_RETURN(std::string name, ResolveSnapshotterName(session, snapshotter_flag));
       OciDescriptor target;
-      target.media_type = image.target().media_type();
-      target.digest = image.target().digest();
-      target.size = image.target().size();
+      target.media_type = image.Target().media_type;
+      target.digest = image.Target().digest;
+      target.size = image.Target().size;
       UnpackOptions options;
       options.snapshotter = name;
       BERTH_TRY(UnpackImage(session, target, PlatformMatcher::Only(DefaultPlatform()), options));

@@ -1,12 +1,10 @@
 #include "cli/suggest.h"
 
-#include <github.com/containerd/containerd/api/services/containers/v1/containers.grpc.pb.h>
-#include <github.com/containerd/containerd/api/services/images/v1/images.grpc.pb.h>
-
 #include <algorithm>
 
 #include <fmt/format.h>
 
+#include "cli/run.h"
 #include "common/reference.h"
 
 namespace berth::cli {
@@ -109,28 +107,18 @@ Error NotFoundWithHint(std::string_view kind, std::string_view name, std::string
 
 Error ImageNotFound(const client::Session& session, std::string_view name, Error cause) {
   if (!cause.Is(Errc::kNotFound)) return cause;
-  namespace api = containerd::services::images::v1;
   std::vector<std::string> names;
-  auto stub = api::Images::NewStub(session.Channel());
-  api::ListImagesRequest req;
-  api::ListImagesResponse resp;
-  auto ctx = session.Context();
-  if (stub->List(ctx.get(), req, &resp).ok()) {
-    for (const auto& image : resp.images()) names.push_back(image.name());
+  if (auto images = LibClient(session).ListImages()) {
+    for (const auto& image : *images) names.push_back(image.Name());
   }
   return NotFoundWithHint("image", name, session.Namespace(), names, std::move(cause));
 }
 
 Error ContainerNotFound(const client::Session& session, std::string_view id, Error cause) {
   if (!cause.Is(Errc::kNotFound)) return cause;
-  namespace api = containerd::services::containers::v1;
   std::vector<std::string> ids;
-  auto stub = api::Containers::NewStub(session.Channel());
-  api::ListContainersRequest req;
-  api::ListContainersResponse resp;
-  auto ctx = session.Context();
-  if (stub->List(ctx.get(), req, &resp).ok()) {
-    for (const auto& c : resp.containers()) ids.push_back(c.id());
+  if (auto containers = LibClient(session).Containers()) {
+    for (const auto& c : *containers) ids.push_back(c.Id());
   }
   return NotFoundWithHint("container", id, session.Namespace(), ids, std::move(cause));
 }

@@ -237,9 +237,7 @@ Result<std::vector<Container>> Client::Containers(const std::vector<std::string>
   for (const auto& f : filters) req.add_filters(f);
   containers_api::ListContainersResponse resp;
   auto ctx = state_->session.Context();
-  if (auto st = Stub(*state_)->List(ctx.get(), req, &resp); !st.ok()) {
-    return client::FromGrpc(st).Wrap("list containers");
-  }
+  if (auto st = Stub(*state_)->List(ctx.get(), req, &resp); !st.ok()) return client::FromGrpc(st);
   std::vector<Container> out;
   for (const auto& c : resp.containers()) out.emplace_back(state_, detail::ContainerFromProto(c));
   return out;

@@ -106,9 +106,7 @@ Result<Image> Client::GetImage(const std::string& name) const {
   req.set_name(name);
   images_api::GetImageResponse resp;
   auto ctx = state_->session.Context();
-  if (auto st = stub->Get(ctx.get(), req, &resp); !st.ok()) {
-    return client::FromGrpc(st).Wrap(fmt::format("get image {:?}", name));
-  }
+  if (auto st = stub->Get(ctx.get(), req, &resp); !st.ok()) return client::FromGrpc(st);
   return FromRecord(state_, resp.image());
 }
 
@@ -118,9 +116,7 @@ Result<std::vector<Image>> Client::ListImages(const std::vector<std::string>& fi
   for (const auto& f : filters) req.add_filters(f);
   images_api::ListImagesResponse resp;
   auto ctx = state_->session.Context();
-  if (auto st = stub->List(ctx.get(), req, &resp); !st.ok()) {
-    return client::FromGrpc(st).Wrap("list images");
-  }
+  if (auto st = stub->List(ctx.get(), req, &resp); !st.ok()) return client::FromGrpc(st);
   std::vector<Image> out;
   for (const auto& i : resp.images()) out.push_back(FromRecord(state_, i));
   return out;
