@@ -1,33 +1,23 @@
-#include <github.com/containerd/containerd/api/services/introspection/v1/introspection.grpc.pb.h>
-
+// `berth plugins`: ctr's plugin listing over the client library.
 #include <set>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "cli/app.h"
+#include "cli/run.h"
 #include "cli/table.h"
 #include "cli/tabwriter.h"
 
 namespace berth::cli {
 namespace {
 
-namespace api = containerd::services::introspection::v1;
-
-std::set<std::string> PlatformSet(
-    const google::protobuf::RepeatedPtrField<containerd::types::Platform>& ps) {
-  std::set<std::string> set;
-  for (const auto& p : ps) {
-    std::string s = p.os() + "/" + p.architecture();
-    if (!p.variant().empty()) s += "/" + p.variant();
-    set.insert(s);
-  }
-  return set;
+std::set<std::string> PlatformSet(const std::vector<std::string>& platforms) {
+  return {platforms.begin(), platforms.end()};
 }
 
-std::string PrettyPlatforms(
-    const google::protobuf::RepeatedPtrField<containerd::types::Platform>& ps) {
-  return fmt::format("{}", fmt::join(PlatformSet(ps), ","));
+std::string PrettyPlatforms(const std::vector<std::string>& platforms) {
+  return fmt::format("{}", fmt::join(PlatformSet(platforms), ","));
 }
 
 std::string_view CodeName(int code) {
@@ -58,44 +48,38 @@ void AddPluginsCommand(CLI::App& root, App& app) {
   cmd->add_option("filters", *filters, "filters (e.g. type==io.containerd.grpc.v1)");
   SetAction(cmd, [&app, quiet, detailed, format, filters]() -> Status {
     BERTH_ASSIGN_OR_RETURN(OutputFormat output, ParseOutputFormat(*format));
-    BERTH_ASSIGN_OR_RETURN(auto channel, app.Channel());
-    auto stub = api::Introspection::NewStub(channel);
-    api::PluginsRequest req;
-    for (const auto& f : *filters) req.add_filters(f);
-    api::PluginsResponse resp;
-    auto ctx = app.NewContext();
-    if (auto st = stub->Plugins(ctx.get(), req, &resp); !st.ok()) return FromGrpc(st);
+    BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
+    BERTH_ASSIGN_OR_RETURN(auto plugins, LibClient(session).Plugins(*filters));
     if (*quiet) {
-      for (const auto& p : resp.plugins()) fmt::print("{}\n", p.id());
+      for (const auto& p : plugins) fmt::print("{}\n", p.id);
       return Ok();
     }
     TabWriter w(4, 4);
     if (*detailed && output == OutputFormat::kTable) {
       bool first = true;
-      for (const auto& p : resp.plugins()) {
+      for (const auto& p : plugins) {
         if (!first) w.Write("\t\t\t\n");
         first = false;
-        w.Write(fmt::format("Type:\t {}\n", p.type()));
-        w.Write(fmt::format("ID:\t {}\n", p.id()));
-        if (p.requires_types_size() > 0) {
+        w.Write(fmt::format("Type:\t {}\n", p.type));
+        w.Write(fmt::format("ID:\t {}\n", p.id));
+        if (!p.requires_types.empty()) {
           w.Write("Requires:\t\n");
-          for (const auto& r : p.requires_types()) w.Write(fmt::format("\t {}\n", r));
+          for (const auto& r : p.requires_types) w.Write(fmt::format("\t {}\n", r));
         }
-        if (p.platforms_size() > 0) {
-          w.Write(fmt::format("Platforms:\t {}\n", PrettyPlatforms(p.platforms())));
+        if (!p.platforms.empty()) {
+          w.Write(fmt::format("Platforms:\t {}\n", PrettyPlatforms(p.platforms)));
         }
-        if (!p.exports().empty()) {
+        if (!p.exports.empty()) {
           w.Write("Exports:\t\n");
-          std::map<std::string, std::string> sorted(p.exports().begin(), p.exports().end());
-          for (const auto& [k, v] : sorted) w.Write(fmt::format("\t {} \t {}\n", k, v));
+          for (const auto& [k, v] : p.exports) w.Write(fmt::format("\t {} \t {}\n", k, v));
         }
-        if (p.capabilities_size() > 0) {
-          w.Write(fmt::format("Capabilities:\t {}\n", fmt::join(p.capabilities(), ",")));
+        if (!p.capabilities.empty()) {
+          w.Write(fmt::format("Capabilities:\t {}\n", fmt::join(p.capabilities, ",")));
         }
-        if (p.has_init_err()) {
+        if (p.init_error) {
           w.Write("Error:\t\n");
-          w.Write(fmt::format("\t Code:\t {}\n", CodeName(p.init_err().code())));
-          w.Write(fmt::format("\t Message:\t {}\n", p.init_err().message()));
+          w.Write(fmt::format("\t Code:\t {}\n", CodeName(p.init_error->code)));
+          w.Write(fmt::format("\t Message:\t {}\n", p.init_error->message));
         }
       }
       fmt::print("{}", w.Flush());
@@ -110,24 +94,19 @@ void AddPluginsCommand(CLI::App& root, App& app) {
                  {"", "capabilities"},
                  {"", "error"}},
                 {.writer = TabWriter(4, 4)});
-    for (const auto& p : resp.plugins()) {
+    for (const auto& p : plugins) {
       std::string status = "ok";
       nlohmann::json error = nullptr;
-      if (p.has_init_err()) {
-        status = p.init_err().message().find("skip plugin") != std::string::npos ? "skip" : "error";
-        error = {{"code", std::string(CodeName(p.init_err().code()))},
-                 {"message", p.init_err().message()}};
+      if (p.init_error) {
+        status = p.init_error->message.find("skip plugin") != std::string::npos ? "skip" : "error";
+        error = {{"code", std::string(CodeName(p.init_error->code))},
+                 {"message", p.init_error->message}};
       }
-      std::string platforms = p.platforms_size() > 0 ? PrettyPlatforms(p.platforms()) : "-";
-      nlohmann::json platform_list = PlatformSet(p.platforms());
-      table.Add({p.type(), p.id(), Cell(platforms, std::move(platform_list)), status,
-                 Cell("", nlohmann::json(std::vector<std::string>(p.requires_types().begin(),
-                                                                  p.requires_types().end()))),
-                 Cell("", nlohmann::json(std::map<std::string, std::string>(p.exports().begin(),
-                                                                            p.exports().end()))),
-                 Cell("", nlohmann::json(std::vector<std::string>(p.capabilities().begin(),
-                                                                  p.capabilities().end()))),
-                 Cell("", std::move(error))});
+      std::string platforms = !p.platforms.empty() ? PrettyPlatforms(p.platforms) : "-";
+      nlohmann::json platform_list = PlatformSet(p.platforms);
+      table.Add({p.type, p.id, Cell(platforms, std::move(platform_list)), status,
+                 Cell("", nlohmann::json(p.requires_types)), Cell("", nlohmann::json(p.exports)),
+                 Cell("", nlohmann::json(p.capabilities)), Cell("", std::move(error))});
     }
     fmt::print("{}", table.Render(output));
     return Ok();

@@ -110,6 +110,33 @@ Result<ServerInfo> Client::Server() const {
   return ServerInfo{resp.uuid()};
 }
 
+Result<std::vector<PluginInfo>> Client::Plugins(const std::vector<std::string>& filters) const {
+  auto stub = introspection_api::Introspection::NewStub(state_->session.Channel());
+  introspection_api::PluginsRequest req;
+  for (const auto& f : filters) req.add_filters(f);
+  introspection_api::PluginsResponse resp;
+  auto ctx = state_->session.Context();
+  if (auto st = stub->Plugins(ctx.get(), req, &resp); !st.ok()) return client::FromGrpc(st);
+  std::vector<PluginInfo> out;
+  for (const auto& p : resp.plugins()) {
+    PluginInfo info;
+    info.type = p.type();
+    info.id = p.id();
+    info.requires_types.assign(p.requires_types().begin(), p.requires_types().end());
+    for (const auto& pf : p.platforms()) {
+      std::string text = pf.os() + "/" + pf.architecture();
+      if (!pf.variant().empty()) text += "/" + pf.variant();
+      info.platforms.push_back(std::move(text));
+    }
+    info.exports = {p.exports().begin(), p.exports().end()};
+    info.capabilities.assign(p.capabilities().begin(), p.capabilities().end());
+    if (p.has_init_err())
+      info.init_error = PluginInfo::InitError{p.init_err().code(), p.init_err().message()};
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
 // ---- Namespaces ----
 // The daemon's errors as they come, as the Go client's namespace store returns them.
 

@@ -178,6 +178,8 @@ TEST_F(CliGoldenIT, TablesAreCtrs) {
       {{"snapshots", "ls"}},
       {{"snapshots", "usage", "golden-active"}},
       {{"plugins", "ls", "id==bolt"}},
+      {{"plugins", "ls"}},
+      {{"plugins", "ls", "-d"}},
   };
   for (const auto& c : cases) {
     auto ours = d_->Berth(c.args, kNs);

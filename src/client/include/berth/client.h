@@ -13,6 +13,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,23 @@ struct NamespaceInfo {
   std::map<std::string, std::string> labels;
 };
 
+// A plugin of the daemon as introspection reports it.
+struct PluginInfo {
+  std::string type;                         // "io.containerd.snapshotter.v1"
+  std::string id;                           // "overlayfs"
+  std::vector<std::string> requires_types;  // the plugin types it needs
+  std::vector<std::string> platforms;       // "os/arch[/variant]"
+  std::map<std::string, std::string> exports;
+  std::vector<std::string> capabilities;
+  // Why it did not load: a gRPC status code number and its message ("skip plugin ..." for one
+  // that chose not to); nullopt when it loaded.
+  struct InitError {
+    int code = 0;
+    std::string message;
+  };
+  std::optional<InitError> init_error;
+};
+
 class ScopedLease;
 
 class Client {
@@ -66,6 +84,8 @@ class Client {
 
   Result<VersionInfo> Version() const;
   Result<ServerInfo> Server() const;
+  // The daemon's plugins (introspection Plugins); containerd filters ("type==...") any may match.
+  Result<std::vector<PluginInfo>> Plugins(const std::vector<std::string>& filters = {}) const;
 
   // ---- Namespaces (client.NamespaceService) ----
   Status CreateNamespace(const std::string& name,
