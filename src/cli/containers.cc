@@ -1,5 +1,4 @@
 // `berth containers`: ctr's container commands, and run.NewContainer (shared with `run`).
-#include <github.com/containerd/containerd/api/services/images/v1/images.grpc.pb.h>
 #include <github.com/containerd/containerd/pkg/runtimeoptions/v1/api.pb.h>
 #include <github.com/containerd/containerd/runtime/v2/runc/options/oci.pb.h>
 #include <unistd.h>
@@ -25,7 +24,6 @@ namespace {
 
 using json = nlohmann::json;
 using ojson = nlohmann::ordered_json;
-namespace images_api = containerd::services::images::v1;
 
 std::map<std::string, std::string> KeyValues(const std::vector<std::string>& args) {
   return LabelArgs(args, 0);
@@ -306,19 +304,11 @@ Result<containers_api::Container> NewContainer(const Session& session, const Con
       BERTH_TRY(ApplyContainerOptions(spec, f, cmd, rootfs));
     } else {
       BERTH_ASSIGN_OR_RETURN(std::string snapshotter, ResolveSnapshotterName(s, f.snapshotter));
-      auto images = images_api::Images::NewStub(s.Channel());
-      images_api::GetImageRequest greq;
-      greq.set_name(ref);
-      images_api::GetImageResponse gresp;
-      {
-        auto ctx = s.Context();
-        if (auto st = images->Get(ctx.get(), greq, &gresp); !st.ok()) {
-          return ImageNotFound(s, ref, FromGrpc(st));
-        }
-      }
-      const auto& image = gresp.image();
-      OciDescriptor target{image.target().media_type(), image.target().digest(),
-                           image.target().size(), std::nullopt};
+      auto found = LibClient(s).GetImage(ref);
+      if (!found) return ImageNotFound(s, ref, std::move(found).error());
+      const berth::Image& image = *found;
+      OciDescriptor target{image.Target().media_type, image.Target().digest, image.Target().size,
+                           std::nullopt};
       Platform platform = DefaultPlatform();
       if (!f.platform.empty()) {
         // The same parser as run's and pull's --platform (platforms.Parse): a lone word is an
@@ -346,7 +336,7 @@ Result<containers_api::Container> NewContainer(const Session& session, const Con
 
       // buildLabels: image labels that validate, then --label.
       std::map<std::string, std::string> extra;
-      for (const auto& [k, v] : image.labels()) {
+      for (const auto& [k, v] : image.Labels()) {
         if (Status st = berth::labels::Validate(k, v); !st) {
           log::L()
               .WithError(st.error())
@@ -361,7 +351,7 @@ Result<containers_api::Container> NewContainer(const Session& session, const Con
       labels[kStopSignalLabel] =
           image_config.stop_signal.empty() ? "SIGTERM" : image_config.stop_signal;
 
-      c.set_image(image.name());
+      c.set_image(image.Name());
       c.set_snapshotter(snapshotter);
       c.set_snapshot_key(id);
       BERTH_TRY(snapshots.Prepare(id, chain, KeyValues(f.snapshotter_labels)));
