@@ -462,7 +462,10 @@ class WsForward final : public ForwardBase {
 
   void Begin() override {
     for (size_t i = 0; i < ports_.size(); ++i) {
-      auto [data_ch, err_ch] = PortForwardChannels(i);
+      // Plain variables, not a structured binding: clang 14 refuses to capture bindings.
+      const auto channels = PortForwardChannels(i);
+      const auto data_ch = channels.first;
+      const auto err_ch = channels.second;
       Send(data_ch, PortPrefix(ports_[i].port));
       Send(err_ch, PortPrefix(ports_[i].port));
       Dial(ports_[i].port, [this, i, data_ch, err_ch](Result<asio::ip::tcp::socket> s) {
