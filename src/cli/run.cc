@@ -1,5 +1,7 @@
 // `berth run`: ctr's run — container from an image (or rootfs, or spec file), a task with this
 // terminal's stdio, the exit status of the process as berth's own.
+#include <random>
+
 #include <fmt/format.h>
 
 #include "cli/cio.h"
@@ -61,17 +63,31 @@ Result<std::string> EnsureImage(App& app, const Session& session, const RunFlags
   return pulled.name;
 }
 
-Result<int> RunAction(App& app, const RunFlags& f, const std::vector<std::string>& args) {
+// A container id for `berth run IMAGE` without one, as docker makes: 12 random hex digits.
+std::string GeneratedId() {
+  std::random_device rd;
+  uint64_t bits = (static_cast<uint64_t>(rd()) << 32) | rd();
+  return fmt::format("{:012x}", bits & 0xffffffffffffULL);
+}
+
+Result<int> RunAction(App& app, const RunFlags& f, std::vector<std::string> args) {
   const bool config = !f.container.config.empty();
   std::string id;
+  bool generated = false;
   if (config) {
     id = args.empty() ? "" : args[0];
     if (args.size() > 1) {
       return Unknown("with spec config file, only container id should be provided");
     }
   } else {
-    id = args.size() > 1 ? args[1] : "";
     if (args.empty() || args[0].empty()) return Unknown("image ref must be provided");
+    if (args.size() == 1) {
+      // ctr requires the id; berth makes one when only the image is given (docker's way). An
+      // id followed by a command keeps ctr's form: IMAGE ID [CMD...].
+      args.push_back(GeneratedId());
+      generated = true;
+    }
+    id = args[1];
   }
   if (id.empty()) return Unknown("container id must be provided");
   if (f.rm && f.detach) return Unknown("flags --detach and --rm cannot be specified together");
@@ -105,14 +121,18 @@ Result<int> RunAction(App& app, const RunFlags& f, const std::vector<std::string
   options.detach = f.detach;
   options.pid_file = f.container.pid_file;
   options.no_pivot = f.container.no_pivot;
-  return StartTask(session, container, options);
+  BERTH_ASSIGN_OR_RETURN(int code, StartTask(session, container, options));
+  // A detached container's generated id is how the user finds it again (docker run -d prints
+  // it too); in the foreground the output is the container's alone.
+  if (generated && f.detach) fmt::print("{}\n", id);
+  return code;
 }
 
 }  // namespace
 
 void AddRunCommand(CLI::App& root, App& app) {
   auto* cmd = root.add_subcommand(
-      "run", "run a container\n  berth run [flags] Image|RootFS ID [COMMAND] [ARG...]");
+      "run", "run a container\n  berth run [flags] Image|RootFS [ID [COMMAND] [ARG...]]");
   auto f = std::make_shared<RunFlags>();
   cmd->add_flag("--rm", f->rm, "remove the container after running, cannot be used with --detach");
   cmd->add_flag("--null-io", f->null_io, "send all IO to /dev/null");

@@ -165,6 +165,25 @@ TEST_P(CliTasksTest, RunRmPrintsOutputAndCleansUp) {
 }
 
 // The image is imported unpacked for overlayfs only: run unpacks it into native first.
+// `berth run IMAGE` without an id makes one (12 hex digits, as docker); -d prints it; an id
+// followed by a command keeps ctr's form.
+TEST_P(CliTasksTest, RunWithoutAnIdGeneratesOne) {
+  auto fg = Berth({"run", "--fifo-dir", fifo_dir_, "--rm", kImage}, "echo generated\n");
+  EXPECT_EQ(fg.exit_code, 0) << fg.err;
+  EXPECT_EQ(fg.out, "generated\n");  // the image's sh read the commands; no id printed
+  EXPECT_EQ(Berth({"containers", "ls", "-q"}).out, "");
+
+  auto detached = Berth({"run", "--fifo-dir", fifo_dir_, "-d", "--null-io", kImage});
+  ASSERT_EQ(detached.exit_code, 0) << detached.err;
+  ASSERT_TRUE(std::regex_match(detached.out, std::regex("[0-9a-f]{12}\n"))) << detached.out;
+  const std::string id = detached.out.substr(0, 12);
+  EXPECT_EQ(Berth({"containers", "ls", "-q"}).out, id + "\n");
+  EXPECT_NE(Ctr({"containers", "info", id}).out.find("\"ID\": \"" + id + "\""), std::string::npos);
+  auto second = Berth({"run", "--fifo-dir", fifo_dir_, "-d", "--null-io", kImage});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(second.out, detached.out);
+}
+
 TEST_P(CliTasksTest, RunUnpacksForAnotherSnapshotter) {
   auto r = Run({"--rm", "--snapshotter", "native"}, "nat", {"cat", "/etc/passwd"});
   EXPECT_EQ(r.exit_code, 0) << r.err << daemon_->Log();
@@ -524,9 +543,9 @@ TEST_P(CliTasksTest, TtyRunUnderTmuxFollowsResize) {
 }
 
 TEST_P(CliTasksTest, ErrorsNameWhatFailed) {
-  auto no_id = Berth({"run", kImage});
-  EXPECT_EQ(no_id.exit_code, 1);
-  EXPECT_EQ(no_id.err, "berth: container id must be provided\n");
+  auto no_image = Berth({"run"});
+  EXPECT_EQ(no_image.exit_code, 1);
+  EXPECT_EQ(no_image.err, "berth: image ref must be provided\n");
   auto both = Berth({"run", "--rm", "-d", kImage, "x"});
   EXPECT_EQ(both.err, "berth: flags --detach and --rm cannot be specified together\n");
   auto kill = Berth({"tasks", "kill", "nosuch"});
