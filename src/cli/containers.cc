@@ -304,6 +304,7 @@ Result<containers_api::Container> NewContainer(const Session& session, const Con
       BERTH_TRY(ApplyContainerOptions(spec, f, cmd, rootfs));
     } else {
       BERTH_ASSIGN_OR_RETURN(std::string snapshotter, ResolveSnapshotterName(s, f.snapshotter));
+      BERTH_ASSIGN_OR_RETURN(ref, ImageNameOrAsGiven(s, ref));  // short names too
       auto found = LibClient(s).GetImage(ref);
       if (!found) return ImageNotFound(s, ref, std::move(found).error());
       const berth::Image& image = *found;

@@ -14,6 +14,7 @@
 #include "cli/app.h"
 #include "cli/client.h"
 #include "cli/format.h"
+#include "cli/suggest.h"
 #include "cli/table.h"
 #include "cli/tabwriter.h"
 #include "common/log.h"
@@ -248,9 +249,10 @@ Status CheckAction(App& app, bool quiet, const std::string& snapshotter,
 
 Status RemoveAction(App& app, bool sync, const std::vector<std::string>& refs) {
   BERTH_ASSIGN_OR_RETURN(auto stub, Stub(app));
+  BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
   std::optional<Error> exit_error;
   for (size_t i = 0; i < refs.size(); ++i) {
-    const std::string& target = refs[i];
+    BERTH_ASSIGN_OR_RETURN(const std::string target, ImageNameOrAsGiven(session, refs[i]));
     images_api::DeleteImageRequest req;
     req.set_name(target);
     req.set_sync(sync && i + 1 == refs.size());
@@ -280,6 +282,10 @@ Status LabelAction(App& app, bool replace_all, const std::vector<std::string>& a
   BERTH_ASSIGN_OR_RETURN(auto stub, Stub(app));
   std::string name = args.empty() ? std::string() : args[0];
   if (name.empty()) return Unknown("please specify an image");
+  {
+    BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
+    BERTH_ASSIGN_OR_RETURN(name, ImageNameOrAsGiven(session, name));  // short names too
+  }
   auto labels = LabelArgs(args, 1);
   images_api::UpdateImageRequest req;
   req.mutable_image()->set_name(name);
@@ -324,7 +330,11 @@ Status TagAction(App& app, bool force, const std::vector<std::string>& args) {
 
   auto run = [&]() -> Status {
     images_api::GetImageRequest greq;
-    greq.set_name(args[0]);
+    {
+      BERTH_ASSIGN_OR_RETURN(Session session, app.Session());
+      BERTH_ASSIGN_OR_RETURN(std::string source, ImageNameOrAsGiven(session, args[0]));
+      greq.set_name(source);  // short names too
+    }
     images_api::GetImageResponse gresp;
     {
       auto ctx = leased_context();

@@ -80,6 +80,7 @@ Status MountAction(App& app, const MountFlags& flags, const std::vector<std::str
       return std::move(platform).error().Wrap(
           fmt::format("unable to parse platform {}", flags.platform));
     }
+    BERTH_ASSIGN_OR_RETURN(ref, ImageNameOrAsGiven(leased, ref));  // short names too
     auto image = LibClient(leased).GetImage(ref);
     if (!image) return ImageNotFound(leased, ref, std::move(image).error());
     OciDescriptor image_target;

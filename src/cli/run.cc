@@ -7,6 +7,7 @@
 #include "cli/cio.h"
 #include "cli/images_pull.h"
 #include "cli/run.h"
+#include "cli/suggest.h"
 #include "common/log.h"
 
 namespace berth::cli {
@@ -30,20 +31,9 @@ struct RunFlags {
 // is pulled first.
 Result<std::string> EnsureImage(App& app, const Session& session, const RunFlags& f,
                                 const std::string& ref) {
-  berth::Client client = LibClient(session);
-  auto exists = [&](const std::string& name) -> Result<bool> {
-    auto image = client.GetImage(name);
-    if (image) return true;
-    if (image.error().Is(Errc::kNotFound)) return false;
-    return std::move(image).error().Wrap(fmt::format("get image {:?}", name));
-  };
-  BERTH_ASSIGN_OR_RETURN(bool as_given, exists(ref));
-  if (as_given) return ref;
+  BERTH_ASSIGN_OR_RETURN(std::optional<std::string> stored, StoredImageName(session, ref));
+  if (stored) return *stored;
   auto normalized = NormalizeRef(ref);
-  if (normalized && *normalized != ref) {
-    BERTH_ASSIGN_OR_RETURN(bool found, exists(*normalized));
-    if (found) return *normalized;
-  }
   if (!f.pull) {
     return NotFound(fmt::format(
         "image {} not found in namespace {} (pull it with `berth images pull {}` or use `berth "

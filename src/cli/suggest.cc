@@ -62,13 +62,17 @@ std::optional<std::string> Nearest(std::string_view word,
     if (best != nullptr) return *best;
   }
 
-  // 3. Typos.
+  // 3. Typos, in what was typed or in its normalized form ("berth/busybx" is one letter from
+  // "docker.io/berth/busybox:latest").
   size_t limit = std::max<size_t>(2, word.size() / 3);
+  std::string full;
+  if (auto normalized = reference::ParseNormalized(word)) full = normalized->String();
   const std::string* best = nullptr;
   size_t best_distance = limit + 1;
   for (const auto& c : candidates) {
     if (!usable(c)) continue;
     size_t d = EditDistance(word, c);
+    if (!full.empty() && full != word) d = std::min(d, EditDistance(full, c));
     if (d < best_distance) {
       best = &c;
       best_distance = d;
@@ -104,6 +108,32 @@ Error NotFoundWithHint(std::string_view kind, std::string_view name, std::string
 }
 
 }  // namespace
+
+Result<std::optional<std::string>> StoredImageName(const client::Session& session,
+                                                   const std::string& ref) {
+  berth::Client client = LibClient(session);
+  auto exists = [&](const std::string& name) -> Result<bool> {
+    auto image = client.GetImage(name);
+    if (image) return true;
+    if (image.error().Is(Errc::kNotFound)) return false;
+    return std::move(image).error().Wrap(fmt::format("get image {:?}", name));
+  };
+  BERTH_ASSIGN_OR_RETURN(bool as_given, exists(ref));
+  if (as_given) return ref;
+  if (auto normalized = reference::ParseNormalized(ref)) {
+    std::string full = normalized->String();
+    if (full != ref) {
+      BERTH_ASSIGN_OR_RETURN(bool found, exists(full));
+      if (found) return full;
+    }
+  }
+  return std::nullopt;
+}
+
+Result<std::string> ImageNameOrAsGiven(const client::Session& session, const std::string& ref) {
+  BERTH_ASSIGN_OR_RETURN(auto stored, StoredImageName(session, ref));
+  return stored.value_or(ref);
+}
 
 Error ImageNotFound(const client::Session& session, std::string_view name, Error cause) {
   if (!cause.Is(Errc::kNotFound)) return cause;

@@ -18,6 +18,13 @@ TEST(SuggestTest, NormalizedImageName) {
   EXPECT_EQ(Nearest("docker.io/library/busybox", names), "docker.io/library/busybox:latest");
 }
 
+TEST(SuggestTest, TypoInAShortImageName) {
+  std::vector<std::string> names{"docker.io/library/alpine:3", "docker.io/library/busybox:latest"};
+  EXPECT_EQ(Nearest("busybx", names), "docker.io/library/busybox:latest");
+  EXPECT_EQ(Nearest("alpin:3", names), "docker.io/library/alpine:3");
+  EXPECT_EQ(Nearest("nginx", names), std::nullopt);
+}
+
 TEST(SuggestTest, SameRepositoryOtherTag) {
   std::vector<std::string> names{"docker.io/library/busybox:1.36", "docker.io/library/alpine:3"};
   EXPECT_EQ(Nearest("busybox:latest", names), "docker.io/library/busybox:1.36");

@@ -224,10 +224,10 @@ TEST_F(CliGoldenIT, QuietIgnoresFormat) {
 }
 
 TEST_F(CliGoldenIT, ErrorsSuggestCloseNames) {
-  auto image = d_->Berth({"containers", "create", "berth/busybox", "c2"}, kNs);
+  auto image = d_->Berth({"containers", "create", "berth/busybx", "c2"}, kNs);
   EXPECT_EQ(image.exit_code, 1);
   EXPECT_EQ(image.err,
-            "berth: image \"berth/busybox\" not found in namespace \"golden\"; did you mean "
+            "berth: image \"berth/busybx\" not found in namespace \"golden\"; did you mean "
             "\"docker.io/berth/busybox:latest\"?\n");
   auto tag = d_->Berth({"containers", "create", "docker.io/berth/busybox:1.0", "c3"}, kNs);
   EXPECT_EQ(tag.exit_code, 1);
@@ -246,6 +246,33 @@ TEST_F(CliGoldenIT, ErrorsSuggestCloseNames) {
   EXPECT_EQ(command.exit_code, 1);
   EXPECT_EQ(command.err,
             "berth: unknown command \"imagse\" for \"berth\"; did you mean \"images\"?\n");
+}
+
+// Every command that takes an image takes docker's short name of a stored one (issue 15).
+TEST_F(CliGoldenIT, ShortImageNamesWorkEverywhere) {
+  auto created = d_->Berth({"containers", "create", "berth/busybox", "short-c"}, kNs);
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_NE(d_->Ctr({"containers", "info", "short-c"}, kNs)
+                .out.find("\"Image\": \"docker.io/berth/busybox:latest\""),
+            std::string::npos);
+  ASSERT_EQ(d_->Berth({"containers", "rm", "short-c"}, kNs).exit_code, 0);
+
+  auto labelled = d_->Berth({"images", "label", "berth/busybox", "short=1"}, kNs);
+  ASSERT_EQ(labelled.exit_code, 0) << labelled.err;
+  EXPECT_NE(labelled.out.find("short=1"), std::string::npos) << labelled.out;
+  auto tagged = d_->Berth({"images", "tag", "berth/busybox", "docker.io/berth/copy:1"}, kNs);
+  ASSERT_EQ(tagged.exit_code, 0) << tagged.err;
+  EXPECT_NE(d_->Ctr({"images", "ls", "-q"}, kNs).out.find("docker.io/berth/copy:1\n"),
+            std::string::npos);
+  auto removed = d_->Berth({"images", "rm", "berth/copy:1"}, kNs);
+  ASSERT_EQ(removed.exit_code, 0) << removed.err;
+  EXPECT_EQ(removed.out, "docker.io/berth/copy:1\n");
+  EXPECT_EQ(d_->Ctr({"images", "ls", "-q"}, kNs).out.find("docker.io/berth/copy:1"),
+            std::string::npos);
+  // A name that is neither stored nor the short form of a stored one fails as before.
+  auto missing = d_->Berth({"images", "label", "berth/nothing", "a=b"}, kNs);
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("berth/nothing"), std::string::npos) << missing.err;
 }
 
 // `berth oci spec` prints the default spec ctr prints (compared as JSON with live ctr).
