@@ -102,7 +102,8 @@ class CrashConsistencyIT : public ::testing::Test {
   }
 
   void RemoveContainers() {
-    for (const auto& [id, row] : f_.Tasks()) {
+    for (const auto& task : f_.Tasks()) {
+      const std::string& id = task.first;  // not a structured binding: clang 14 cannot capture one
       f_.Ctr({"tasks", "kill", "-a", "-s", "SIGKILL", id});
       Eventually([&] { return f_.StatusOf(id) != "RUNNING"; }, std::chrono::seconds(20));
       f_.Ctr({"tasks", "rm", "-f", id});

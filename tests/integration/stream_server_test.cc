@@ -34,7 +34,7 @@ using Transport = stream::RemoteCommandOptions::Transport;
 //   spew      writes 1 MiB pieces for as long as the session lasts
 class FakeRuntime : public cs::Runtime {
  public:
-  explicit FakeRuntime(asio::io_context& io) : io_(io) {}
+  FakeRuntime() = default;
 
   std::atomic<int> live{0};       // commands not destroyed yet
   std::atomic<int> started{0};    // Exec/Attach calls
@@ -134,7 +134,6 @@ class FakeRuntime : public cs::Runtime {
     threads_.emplace_back(std::move(fn));
   }
 
-  asio::io_context& io_;
   std::atomic<bool> halt_{false};
   std::mutex threads_mu_;
   std::vector<std::jthread> threads_;
@@ -190,7 +189,7 @@ class StreamServerTest : public ::testing::Test {
     Stop();
     io_ = std::make_unique<asio::io_context>();
     work_.emplace(asio::make_work_guard(*io_));
-    runtime_ = std::make_unique<FakeRuntime>(*io_);
+    runtime_ = std::make_unique<FakeRuntime>();
     runtime_->echo_port = echo_.Port();
     auto s = cs::Server::Start(*io_, std::move(options), runtime_.get());
     ASSERT_TRUE(s) << s.error().ToString();

@@ -163,7 +163,9 @@ class TaskFixture {
   void Cleanup() {
     if (!d_) return;
     if (d_->Running()) {
-      for (const auto& [id, row] : Tasks()) {
+      for (const auto& task : Tasks()) {
+        const std::string& id =
+            task.first;  // not a structured binding: clang 14 cannot capture one
         Ctr({"tasks", "kill", "-a", "-s", "SIGKILL", id});
         Eventually([&] { return StatusOf(id) != "RUNNING" && StatusOf(id) != "PAUSED"; },
                    std::chrono::seconds(20));
